@@ -1,0 +1,39 @@
+"""The single Definitions entry point of the VoiceMill code location.
+
+Loading this module must stay fast: domain code with heavy dependencies
+(torch, whisperx, great_expectations) is imported inside asset bodies.
+"""
+
+import dagster as dg
+from voicemill.assets.datasets import (
+    aligned_utterances,
+    raw_recordings,
+    standardized_recordings,
+    utterance_segments,
+)
+from voicemill.assets.manifest import manifest_meets_expectations, training_manifest
+from voicemill.orchestration.jobs import prepare_dataset_job
+from voicemill.orchestration.resources import (
+    DatasetStorage,
+    PostgresResource,
+    SpeechRecognitionResource,
+)
+from voicemill.orchestration.sensors import recordings_inbox_sensor
+
+defs = dg.Definitions(
+    assets=[
+        raw_recordings,
+        standardized_recordings,
+        utterance_segments,
+        aligned_utterances,
+        training_manifest,
+    ],
+    asset_checks=[manifest_meets_expectations],
+    jobs=[prepare_dataset_job],
+    sensors=[recordings_inbox_sensor],
+    resources={
+        "postgres": PostgresResource(),
+        "storage": DatasetStorage(),
+        "speech": SpeechRecognitionResource(),
+    },
+)

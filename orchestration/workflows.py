@@ -1,0 +1,143 @@
+"""Operator workflows behind the CLI: register datasets, run jobs, summarize.
+
+Runs launched here execute in-process against the platform's Dagster instance
+(PostgreSQL), so they appear in the Dagster UI exactly like runs launched there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+import dagster as dg
+from voicemill.orchestration.partitions import datasets_partitions
+
+from voicemill.platform import bootstrap
+
+
+def instance() -> dg.DagsterInstance:
+    bootstrap()
+    return dg.DagsterInstance.get()
+
+
+def register_dataset(
+    dataset_id: str,
+    source_uri: str,
+    *,
+    speaker: str | None = None,
+    language: str | None = None,
+    dagster_instance: dg.DagsterInstance | None = None,
+) -> None:
+    """Record the dataset's source in the catalog and add its Dagster partition."""
+    from voicemill.db import catalog
+
+    dagster_instance = dagster_instance or instance()
+    with catalog.connect() as conn:
+        catalog.upsert_dataset(conn, dataset_id, source_uri, speaker, language)
+    if not dagster_instance.has_dynamic_partition(datasets_partitions.name, dataset_id):
+        dagster_instance.add_dynamic_partitions(datasets_partitions.name, [dataset_id])
+
+
+def prepare_datasets(
+    dataset_ids: list[str], dagster_instance: dg.DagsterInstance | None = None
+) -> dict[str, dg.ExecuteInProcessResult]:
+    """Run ``prepare_dataset`` for each dataset; failures are reported, not raised."""
+    from voicemill.orchestration.definitions import defs
+
+    dagster_instance = dagster_instance or instance()
+    job = defs.resolve_job_def("prepare_dataset")
+    results = {}
+    for dataset_id in dataset_ids:
+        click.echo(f"==> preparing {dataset_id}")
+        results[dataset_id] = job.execute_in_process(
+            partition_key=dataset_id,
+            instance=dagster_instance,
+            raise_on_error=False,
+            tags={"voicemill/trigger": "cli"},
+        )
+    return results
+
+
+def dataset_overview() -> list[dict[str, Any]]:
+    from voicemill.db import catalog
+
+    bootstrap()
+    with catalog.connect() as conn:
+        return conn.execute(
+            """
+            SELECT d.dataset_id, d.source_uri,
+                   (SELECT count(*) FROM recordings r WHERE r.dataset_id = d.dataset_id)
+                       AS recordings,
+                   (SELECT count(*) FROM utterances u
+                     WHERE u.dataset_id = d.dataset_id AND u.status = 'accepted') AS accepted,
+                   (SELECT count(*) FROM utterances u
+                     WHERE u.dataset_id = d.dataset_id AND u.status = 'rejected') AS rejected
+              FROM datasets d ORDER BY d.dataset_id
+            """
+        ).fetchall()
+
+
+def print_dataset_summary(
+    dataset_id: str, result: dg.ExecuteInProcessResult | None = None
+) -> None:
+    from voicemill.data.layout import DatasetLayout
+    from voicemill.db import catalog
+    from voicemill.settings import get_settings
+
+    bootstrap()
+    with catalog.connect() as conn:
+        accepted = catalog.utterances(conn, dataset_id, status="accepted")
+        quarantine = catalog.quarantined(conn, dataset_id)
+    layout = DatasetLayout(get_settings().data_dir, dataset_id)
+    hours = sum(u["duration_s"] for u in accepted) / 3600
+    status = "" if result is None else ("  [run ok]" if result.success else "  [run FAILED]")
+    click.echo(f"{dataset_id}: {len(accepted)} utterances, {hours * 60:.1f} min{status}")
+    if result is not None:
+        for check in result.get_asset_check_evaluations():
+            verdict = "passed" if check.passed else "FAILED"
+            click.echo(f"    check {check.check_name}: {verdict}")
+    if layout.manifest_path.exists():
+        click.echo(f"    manifest: {layout.manifest_path}")
+        click.echo(f"    .list:    {layout.list_path}")
+    reasons = Counter(f"{row['stage']}/{row['reason']}" for row in quarantine)
+    for reason, count in sorted(reasons.items()):
+        click.echo(f"    quarantined {count:>3} × {reason}")
+
+
+def run_demo(corpus_dir: Path, *, regenerate: bool = False) -> dict[str, bool]:
+    """Generate the demo corpus, register its datasets and prepare them all."""
+    from voicemill.corpus import generate_demo_corpus
+    from voicemill.db.server import database_url
+
+    dagster_instance = instance()
+    summary_file = corpus_dir / "corpus.json"
+    if regenerate or not summary_file.exists():
+        click.echo(f"==> generating the demo corpus in {corpus_dir}")
+        generate_demo_corpus(corpus_dir)
+    corpus = json.loads(summary_file.read_text())
+    dataset_ids = []
+    for entry in corpus["datasets"]:
+        register_dataset(
+            entry["dataset_id"],
+            str(corpus_dir / entry["dataset_id"]),
+            speaker=entry.get("speaker"),
+            language=entry.get("language"),
+            dagster_instance=dagster_instance,
+        )
+        dataset_ids.append(entry["dataset_id"])
+    results = prepare_datasets(dataset_ids, dagster_instance)
+
+    click.echo("\n==> demo finished")
+    for dataset_id in dataset_ids:
+        print_dataset_summary(dataset_id, results[dataset_id])
+    click.echo(
+        "\nWhere to look:\n"
+        "  Dagster UI (runs, asset metadata, checks):  voicemill dev   → http://127.0.0.1:3000\n"
+        f"  Catalog and quarantine in PostgreSQL:      psql '{database_url()}'\n"
+        "      e.g. SELECT stage, reason, count(*) FROM quarantine GROUP BY 1, 2;\n"
+        "  Dataset summaries:                          voicemill dataset list | show ID"
+    )
+    return {dataset_id: result.success for dataset_id, result in results.items()}

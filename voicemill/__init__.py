@@ -1,0 +1,1 @@
+"""VoiceMill: data and training platform for GPT-SoVITS voice cloning."""

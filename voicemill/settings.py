@@ -1,0 +1,57 @@
+"""Process-wide settings, read from the environment (``VOICEMILL_*``).
+
+Everything VoiceMill writes lives under one state directory (``VOICEMILL_HOME``,
+default ``./.voicemill``): the embedded PostgreSQL cluster, Dagster's local
+artifacts and compute logs, and the datasets' audio. Settings are resolved to
+absolute paths and exported back to the environment by
+:func:`voicemill.platform.bootstrap`, so that ``dagster dev``'s code server and
+run workers see the same directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICEMILL_", extra="ignore")
+
+    home: Path = Field(default=Path(".voicemill"), description="State directory.")
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of an external server; unset starts the embedded one.",
+    )
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.home_dir / "pgdata"
+
+    @property
+    def data_dir(self) -> Path:
+        """Root of per-dataset audio and tables."""
+        return self.home_dir / "datasets"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Folder watched by the recordings sensor: one subfolder per dataset."""
+        return self.home_dir / "inbox"
+
+    @property
+    def dagster_storage_dir(self) -> Path:
+        return self.home_dir / "dagster"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
