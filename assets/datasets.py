@@ -20,8 +20,7 @@ from voicemill.orchestration.resources import (
     SpeechRecognitionResource,
 )
 
-from voicemill.audio.segment import SegmentationConfig
-from voicemill.audio.standardize import StandardizeConfig
+from voicemill.audio.config import SegmentationConfig, StandardizeConfig
 from voicemill.data.transcription import AlignmentConfig
 
 GROUP = "data"

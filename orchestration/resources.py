@@ -115,6 +115,8 @@ class SpeechRecognitionResource(dg.ConfigurableResource):
                 align_model=self.align_model,
                 device=self.device,
                 compute_type=self.compute_type,
+                cpu_threads=self.cpu_threads,
+                nltk_data_dir=get_settings().home_dir / "nltk_data",
             )
             aligners = [backend] if self.align_model else []
             return SpeechTools(transcriber=backend, aligners=[*aligners, PocketsphinxAligner()])

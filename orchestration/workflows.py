@@ -57,6 +57,7 @@ def prepare_datasets(
             instance=dagster_instance,
             raise_on_error=False,
             tags={"voicemill/trigger": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     return results
 

@@ -8,10 +8,12 @@ fails it: the Dagster asset check that runs it is blocking.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class ManifestThresholds(BaseModel):
@@ -25,7 +27,7 @@ class ManifestThresholds(BaseModel):
     max_loudness_lufs: float = -12.0
     max_clipping_ratio: float = 0.001
     min_snr_db: float = 15.0
-    min_alignment_score: float = 0.3
+    min_alignment_score: float = 0.2
     supported_languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
 
 
@@ -87,8 +89,10 @@ def validate_manifest(manifest: pd.DataFrame, thresholds: ManifestThresholds) ->
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch = (
         context.data_sources.add_pandas(name="manifest")
         .add_dataframe_asset(name="utterances")

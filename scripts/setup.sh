@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng ffmpeg sox libsndfile1 postgresql)
+APT_PACKAGES=(espeak-ng ffmpeg sox libsndfile1 postgresql-client)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -24,26 +24,36 @@ def main() -> None:
 # -- platform -----------------------------------------------------------------
 
 
+def _run_dagster(args: list[str]) -> int:
+    """Run the dagster CLI with the platform's instance (database, storage) configured."""
+    from voicemill.platform import bootstrap
+
+    env = bootstrap()
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    return subprocess.call([dagster, *args], env={**os.environ, **env}, cwd=PROJECT_ROOT)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
 def dev(host: str, port: int) -> None:
     """Start the Dagster UI and daemon on the platform database."""
-    from voicemill.platform import bootstrap
+    click.echo(f"Dagster UI on http://{host}:{port}")
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    raise SystemExit(_run_dagster(["dev", "-w", workspace, "-h", host, "-p", str(port)]))
 
-    env = bootstrap()
-    click.echo(f"Dagster UI on http://{host}:{port}  (state: {env['VOICEMILL_HOME']})")
-    cmd = [
-        str(Path(sys.executable).with_name("dagster")),
-        "dev",
-        "-w",
-        str(PROJECT_ROOT / "workspace.yaml"),
-        "-h",
-        host,
-        "-p",
-        str(port),
-    ]
-    raise SystemExit(subprocess.call(cmd, env={**os.environ, **env}, cwd=PROJECT_ROOT))
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dagster(args: tuple[str, ...]) -> None:
+    """Any dagster CLI command, against the platform's instance.
+
+    e.g. ``voicemill dagster definitions validate -m voicemill.orchestration.definitions``
+    """
+    raise SystemExit(_run_dagster(list(args)))
 
 
 @main.group()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from align_testkit import write_tiny_wav2vec2
+from speech_testkit import write_tiny_wav2vec2
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from align_testkit import RATE, speak
+from speech_testkit import RATE, speak
 
 from voicemill.align.base import AlignmentError, Transcriber
 from voicemill.align.verify import transcript_agreement

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
-from align_testkit import RATE, join_with_gaps, speak, trim_silence
+from speech_testkit import RATE, join_with_gaps, speak, trim_silence
 
 from voicemill.align.base import Aligner, AlignmentError
 from voicemill.align.pronounce import cmudict_phones, letter_to_phones
@@ -68,6 +70,18 @@ def test_out_of_dictionary_words_do_not_crash(pocketsphinx_aligner) -> None:
 
     assert [w.word for w in result.words] == text.lower().split()
     assert result.score > 0.3
+
+
+def test_accented_and_silent_inputs(pocketsphinx_aligner) -> None:
+    text = "We met at the café near the tower."
+    result = pocketsphinx_aligner.align(np.array(speak(text)), text, "en")
+    assert [w.word for w in result.words][4] == "café"
+
+    quiet = np.random.default_rng(0).normal(0, 1e-4, RATE).astype(np.float32)
+    with pytest.raises(AlignmentError) as err:
+        pocketsphinx_aligner.align(quiet, "hello world", "en")
+    assert err.value.reason == "alignment_failed"
+    assert pickle.loads(pickle.dumps(err.value)).reason == "alignment_failed"
 
 
 def test_wrong_transcript_scores_lower_than_the_right_one(pocketsphinx_aligner) -> None:

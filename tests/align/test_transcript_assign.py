@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from align_testkit import energy_segments, join_with_gaps, speak, trim_silence
+from speech_testkit import energy_segments, join_with_gaps, speak, trim_silence
 
 from voicemill.align.assign import Assignment, assign_sentences, speech_units
 from voicemill.align.base import AlignmentError

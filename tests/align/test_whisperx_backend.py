@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from align_testkit import MANDARIN, RATE, speak, write_tiny_wav2vec2
+from speech_testkit import MANDARIN, RATE, speak, write_tiny_wav2vec2
 
 from voicemill.align.base import Aligner, AlignmentError, Transcriber
 from voicemill.align.verify import transcript_agreement
@@ -95,3 +95,13 @@ def test_empty_transcript_is_a_coded_error(backend) -> None:
     with pytest.raises(AlignmentError) as err:
         backend.align(np.array(speak("hello")), "...", "en")
     assert err.value.reason == "empty_transcript"
+
+
+def test_asr_only_backend_skips_word_alignment(tmp_path) -> None:
+    # Without an alignment model, transcribe must not reach for whisperx's default
+    # (downloaded) wav2vec2: it returns text and confidence without word timings.
+    backend = WhisperxBackend(bundled_whisper_model_dir(), nltk_data_dir=tmp_path)
+    result = backend.transcribe(np.array(speak("Good morning everyone.")))
+
+    assert transcript_agreement("Good morning everyone.", result.text, "en") > 0.5
+    assert result.words == ()

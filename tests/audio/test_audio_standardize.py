@@ -152,3 +152,16 @@ def test_array_accepts_int16_and_checks_its_input(speech: np.ndarray) -> None:
     bad[10] = np.nan
     with pytest.raises(AudioError, match="non_finite_samples"):
         standardize_array(bad, RATE)
+
+
+def test_clip_fractions_are_exact_across_block_boundaries() -> None:
+    rate = 8000  # the in-memory blocks are 10 s long: frame 1000 starts the second block
+    rng = np.random.default_rng(9)
+    x = np.clip(0.1 * rng.standard_normal(rate * 12), -0.5, 0.5).astype(np.float32)
+    x[rate * 10 - 40 : rate * 10 + 40] = -1.0  # last 40 samples of frame 999, first 40 of 1000
+    result = standardize_array(x, rate, StandardizeConfig(max_clipping_ratio=0.5))
+    fractions = result.frames.clip_fraction
+    assert fractions.size == 1200
+    assert np.flatnonzero(fractions).tolist() == [999, 1000]
+    assert fractions[999] == pytest.approx(0.5) and fractions[1000] == pytest.approx(0.5)
+    assert result.measurements.clipping_ratio == pytest.approx(80 / x.size)

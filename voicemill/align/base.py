@@ -56,6 +56,9 @@ class AlignmentError(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.reason, self.detail))  # survives pickling to workers
+
 
 @runtime_checkable
 class Aligner(Protocol):

@@ -80,13 +80,14 @@ class WhisperxBackend:
         batch_size: int = 8,
         cpu_threads: int = 2,
         vad_method: str = "pyannote",
-        word_timestamps: bool = True,
+        word_timestamps: bool | None = None,
         nltk_data_dir: Path | None = None,
     ) -> None:
         """``align_model`` is the wav2vec2 model for ``language`` (a local dir or hub
         name); with ``language=None`` it is used for whatever language is asked.
-        ``word_timestamps``: whether :meth:`transcribe` aligns its words (needs the
-        alignment model)."""
+        ``word_timestamps``: whether :meth:`transcribe` aligns its words; the default
+        does so only when ``align_model`` is given, so an ASR-only backend never tries
+        to download whisperx's default alignment model."""
         if language is not None and language not in SUPPORTED_LANGUAGES:
             raise AlignmentError(
                 "unsupported_language",
@@ -100,7 +101,9 @@ class WhisperxBackend:
         self._batch_size = batch_size
         self._cpu_threads = cpu_threads
         self._vad_method = vad_method
-        self._word_timestamps = word_timestamps
+        self._word_timestamps = (
+            align_model is not None if word_timestamps is None else word_timestamps
+        )
         self._nltk_data_dir = nltk_data_dir or default_nltk_data_dir()
         self._english_only = is_english_only_model(asr_model)
         self._asr: Any = None

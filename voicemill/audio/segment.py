@@ -9,7 +9,7 @@ Pipeline over the per-32 ms Silero probabilities (see ``vad.py``):
 2. **Split** regions longer than the usable maximum (``max_duration_s`` minus
    both pads, so padded segments never exceed ``max_duration_s``) at the
    lowest-probability window that leaves both parts >= ``min_duration_s``
-   (ties broken by the lowest 10 ms-frame energy), recursively. A region that
+   (ties broken by the lowest 10 ms-frame energy), repeatedly. A region that
    cannot be split that way is kept and rejected ``too_long``.
 3. **Merge** regions shorter than ``min_duration_s`` into the nearer neighbour
    when the gap is <= ``merge_gap_s`` and the result still fits; the rest are
@@ -41,30 +41,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from pydantic import BaseModel, Field
 
 from voicemill.audio.atomic import write_wav_atomic
+from voicemill.audio.config import SegmentationConfig
 from voicemill.audio.errors import AudioError
 from voicemill.audio.frames import FrameFeatures, load_frames
 from voicemill.audio.vad import VAD_RATE, WINDOW_S, speech_probabilities
 
 _SNR_RANGE_DB = (-30.0, 100.0)
 _MIN_NOISE_FRAMES = 30  # 0.3 s of pauses for a trustworthy local noise floor
-
-
-class SegmentationConfig(BaseModel):
-    """VAD hysteresis, duration limits and per-segment quality gates."""
-
-    threshold: float = Field(0.5, gt=0, lt=1)
-    neg_threshold: float = Field(0.35, gt=0, lt=1)
-    min_silence_s: float = Field(0.3, ge=0)
-    min_duration_s: float = Field(1.0, ge=0)
-    max_duration_s: float = Field(15.0, gt=0)
-    pad_s: float = Field(0.15, ge=0)
-    max_clipping_ratio: float = Field(0.001, ge=0)
-    min_snr_db: float = 15.0
-    merge_gap_s: float = Field(1.0, ge=0, description="Longest pause a short region merges over.")
-    noise_context_s: float = Field(5.0, gt=0, description="Reach of the local noise floor.")
 
 
 @dataclass
@@ -99,10 +84,10 @@ def segment_recording(
 ) -> list[Segment]:
     """Segment a standardized 16 kHz recording; ``[]`` when it has no speech."""
     config = config or SegmentationConfig()
-    info = sf.info(str(ssl_path))
-    probs = speech_probabilities(ssl_path)
     frames = load_frames(frames_path)
-    return segment_probabilities(probs, frames, info.frames / info.samplerate, config)
+    probs = speech_probabilities(ssl_path)  # raises AudioError for unreadable/wrong-rate files
+    duration_s = sf.info(str(ssl_path)).duration
+    return segment_probabilities(probs, frames, duration_s, config)
 
 
 def segment_probabilities(
@@ -116,7 +101,7 @@ def segment_probabilities(
     if config.neg_threshold > config.threshold:
         raise ValueError("neg_threshold must not exceed threshold")
     probs = np.asarray(probs, dtype=np.float32)
-    regions = hysteresis_regions(probs, config)
+    regions = _hysteresis_regions(probs, config)
     if not regions:
         return []
     window_energy = _window_energy_db(frames, probs.size)
@@ -149,7 +134,7 @@ def segment_probabilities(
                 index=index,
                 start_s=start_s,
                 end_s=end_s,
-                duration_s=end_s - start_s,
+                duration_s=round(end_s - start_s, 4),
                 clipping_ratio=clipping,
                 snr_db=snr,
                 speech_prob=float(probs[region.start : region.end].mean()),
@@ -159,7 +144,7 @@ def segment_probabilities(
     return segments
 
 
-def hysteresis_regions(probs: np.ndarray, config: SegmentationConfig) -> list[_Region]:
+def _hysteresis_regions(probs: np.ndarray, config: SegmentationConfig) -> list[_Region]:
     """Speech regions as window ranges (silero's start/end state machine)."""
     min_silence_w = max(1, math.ceil(config.min_silence_s / WINDOW_S - 1e-9))
     regions: list[_Region] = []
@@ -184,20 +169,24 @@ def hysteresis_regions(probs: np.ndarray, config: SegmentationConfig) -> list[_R
 def _split(
     region: _Region, probs: np.ndarray, energy: np.ndarray, min_w: int, max_w: int
 ) -> list[_Region]:
-    """Split recursively at the quietest admissible window until every part fits."""
-    if region.windows <= max_w:
-        return [region]
-    lo, hi = region.start + max(min_w, 1), region.end - max(min_w, 1)
-    if lo > hi:
-        return [_Region(region.start, region.end, "too_long")]
-    candidates = np.arange(lo, hi + 1)
-    # Lowest probability first (rounded, so near-equal probabilities fall to energy).
-    order = np.lexsort((energy[candidates], np.round(probs[candidates], 2)))
-    cut = int(candidates[order[0]])
-    return [
-        *_split(_Region(region.start, cut), probs, energy, min_w, max_w),
-        *_split(_Region(cut, region.end), probs, energy, min_w, max_w),
-    ]
+    """Split at the quietest admissible window until every part fits (no recursion:
+    an hour of continuous 'speech' becomes hundreds of parts)."""
+    done: list[_Region] = []
+    todo = [region]
+    while todo:
+        current = todo.pop()
+        if current.windows <= max_w:
+            done.append(current)
+            continue
+        lo, hi = current.start + max(min_w, 1), current.end - max(min_w, 1)
+        if lo > hi:
+            done.append(_Region(current.start, current.end, "too_long"))
+            continue
+        candidates = np.arange(lo, hi + 1)
+        # Lowest probability first (rounded, so near-equal probabilities fall to energy).
+        cut = int(candidates[np.lexsort((energy[candidates], np.round(probs[candidates], 2)))[0]])
+        todo += [_Region(current.start, cut), _Region(cut, current.end)]
+    return sorted(done, key=lambda r: r.start)
 
 
 def _merge_short(regions: list[_Region], min_w: int, max_w: int, max_gap_w: int) -> list[_Region]:
@@ -235,7 +224,11 @@ def _padded_bounds(
     upper = duration_s
     if index < len(regions) - 1:
         upper = (end + regions[index + 1].start * WINDOW_S) / 2
-    return max(start - pad_s, lower, 0.0), min(end + pad_s, max(upper, end), duration_s)
+    # Rounded to 0.1 ms: clean numbers in the database, well below a sample at 16 kHz.
+    return (
+        round(max(start - pad_s, lower, 0.0), 4),
+        round(min(end + pad_s, max(upper, end), duration_s), 4),
+    )
 
 
 def _window_energy_db(frames: FrameFeatures, n_windows: int) -> np.ndarray:

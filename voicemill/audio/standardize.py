@@ -15,8 +15,9 @@ waveform shape is untouched; ``peak_limited`` records it). Pass 2 applies the
 gain, writes the model-rate output, resamples it to the SSL rate and writes
 that too, re-measures loudness/true peak and keeps 10 ms frame energies.
 
-Outputs are 16-bit PCM WAV written under temporary names and renamed only when
-all three (model audio, SSL audio, frames sidecar) are complete. Memory is
+Outputs are 16-bit PCM WAV written under hidden temporary names and renamed
+into place once complete; the frames sidecar is written last, so its presence
+means all three outputs are whole. Memory is
 bounded by the block size (10 s of source audio) plus ~10 floats per second.
 
 Recording-level SNR (``snr_db``): 10·log10 of the 95th over the 10th
@@ -31,40 +32,35 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
 
 import numpy as np
-import soundfile as sf
-import soxr
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from voicemill.audio.atomic import temporary_sibling
+from voicemill.audio.config import StandardizeConfig
 from voicemill.audio.decode import open_blocks
 from voicemill.audio.errors import AudioError
 from voicemill.audio.frames import ENERGY_FLOOR_DB, FRAME_HOP_S, FrameFeatures
 from voicemill.audio.loudness import StreamingLoudnessMeter, TruePeakMeter
+from voicemill.audio.streams import (
+    ClipCounter,
+    FileStore,
+    FrameEnergy,
+    MemorySink,
+    MemoryStore,
+    MonoStore,
+    Resampler,
+    Sink,
+    WavSink,
+)
 
 _BLOCK_SECONDS = 10.0
 # When the gain is cut to respect the ceiling, stay this far below it so that
 # float rounding in the resampler can never put the measured peak above it.
 _CEILING_GUARD_DB = 0.01
 _SNR_MAX_DB = 100.0
-
-
-class StandardizeConfig(BaseModel):
-    """Targets and rejection thresholds of standardization."""
-
-    model_rate: int = Field(32000, gt=0, description="GPT-SoVITS model sample rate.")
-    ssl_rate: int = Field(16000, gt=0, description="Rate for SSL features, VAD and ASR.")
-    target_lufs: float = -20.0
-    true_peak_ceiling_dbtp: float = -1.0
-    clip_threshold: float = Field(0.999, gt=0, description="|sample| counted as clipped.")
-    max_clipping_ratio: float = Field(0.01, ge=0, description="Above: heavy_clipping.")
-    min_duration_s: float = Field(0.5, ge=0)
-    silence_lufs: float = Field(-60.0, description="Input loudness below this: silent.")
 
 
 class AudioMeasurements(BaseModel):
@@ -115,19 +111,17 @@ def standardize_file(
     for target in (model_target, ssl_target, Path(frames_path)):
         target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=model_target.parent, prefix=".standardize-") as raw:
-        store = _FileStore(raw)
-        model_sink = _WavSink(model_target, config.model_rate)
-        ssl_sink = _WavSink(ssl_target, config.ssl_rate)
+        store = FileStore(raw)
+        model_sink = WavSink(model_target, config.model_rate)
+        ssl_sink = WavSink(ssl_target, config.ssl_rate)
         try:
             measurements, frames = _standardize(
                 blocks, info.sample_rate, info.channels, info.subtype, info.container,
                 config, store, model_sink, ssl_sink,
             )
-            model_sink.close()
-            ssl_sink.close()
-            frames.save(frames_path)
             model_sink.commit()
             ssl_sink.commit()
+            frames.save(frames_path)  # last: a sidecar on disk means the set is complete
         finally:
             model_sink.discard()
             ssl_sink.discard()
@@ -154,9 +148,9 @@ def standardize_array(
         )
     step = max(1, round(_BLOCK_SECONDS * sample_rate))
     blocks = (samples[i : i + step] for i in range(0, samples.shape[0], step))
-    model_sink, ssl_sink = _MemorySink(), _MemorySink()
+    model_sink, ssl_sink = MemorySink(), MemorySink()
     measurements, frames = _standardize(
-        blocks, sample_rate, samples.shape[1], None, None, config, _MemoryStore(),
+        blocks, sample_rate, samples.shape[1], None, None, config, MemoryStore(),
         model_sink, ssl_sink,
     )
     return StandardizedAudio(model_sink.audio(), ssl_sink.audio(), measurements, frames)
@@ -172,13 +166,13 @@ def _standardize(
     subtype: str | None,
     container: str | None,
     config: StandardizeConfig,
-    store: _MonoStore,
-    model_sink: _Sink,
-    ssl_sink: _Sink,
+    store: MonoStore,
+    model_sink: Sink,
+    ssl_sink: Sink,
 ) -> tuple[AudioMeasurements, FrameFeatures]:
     # Pass 1: clipping, downmix, resample to the model rate, input loudness/peak.
-    clips = _ClipCounter(rate, config.clip_threshold)
-    to_model = _Resampler(rate, config.model_rate)
+    clips = ClipCounter(rate, config.clip_threshold)
+    to_model = Resampler(rate, config.model_rate)
     in_loudness = StreamingLoudnessMeter(config.model_rate)
     in_peak = TruePeakMeter(config.model_rate)
 
@@ -218,10 +212,10 @@ def _standardize(
     gain = np.float32(10.0 ** (gain_db / 20.0))
 
     # Pass 2: gain, write both rates, output loudness/peak and frame energies.
-    to_ssl = _Resampler(config.model_rate, config.ssl_rate)
+    to_ssl = Resampler(config.model_rate, config.ssl_rate)
     out_loudness = StreamingLoudnessMeter(config.model_rate)
     out_peak = TruePeakMeter(config.model_rate)
-    energies = _FrameEnergy(config.ssl_rate)
+    energies = FrameEnergy(config.ssl_rate)
 
     def emit_ssl(ssl: np.ndarray) -> None:
         if ssl.size:
@@ -266,111 +260,12 @@ def percentile_snr_db(energy_db: np.ndarray) -> float:
     return float(np.clip(high - low, 0.0, _SNR_MAX_DB))
 
 
-# --- streaming helpers ---------------------------------------------------------------
-
-
-class _Resampler:
-    """Streaming soxr resampler that is the identity when the rates match."""
-
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        self._stream = (
-            None
-            if in_rate == out_rate
-            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-        )
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        return x if self._stream is None else self._stream.resample_chunk(x)
-
-    def flush(self) -> np.ndarray:
-        empty = np.zeros(0, dtype=np.float32)
-        return empty if self._stream is None else self._stream.resample_chunk(empty, last=True)
-
-
-class _ClipCounter:
-    """Counts clipped samples overall and per 10 ms frame of the source."""
-
-    def __init__(self, rate: int, threshold: float) -> None:
-        self.rate = rate
-        self.threshold = np.float32(threshold)
-        self.frames = 0
-        self.channels = 1
-        self._clipped = 0
-        self._done: list[np.ndarray] = []  # clipped-value counts of completed frames
-        self._n_done = 0
-        self._carry = 0.0  # count of the frame still open at the end of the last block
-
-    def process(self, block: np.ndarray) -> None:
-        if block.size == 0:
-            return
-        self.channels = block.shape[1]
-        per_sample = np.count_nonzero(np.abs(block) >= self.threshold, axis=1)
-        clipped = int(per_sample.sum())
-        self._clipped += clipped
-        first = self.frames * 100 // self.rate
-        last = (self.frames + len(block) - 1) * 100 // self.rate
-        if clipped:
-            frame_of = np.arange(self.frames, self.frames + len(block), dtype=np.int64) * 100
-            counts = np.bincount(frame_of // self.rate - first, weights=per_sample)
-        else:  # the usual case: skip the per-sample frame bookkeeping
-            counts = np.zeros(last - first + 1)
-        if first == self._n_done:  # this block continues the open frame
-            counts[0] += self._carry
-        else:  # the open frame ended exactly at the previous block's end
-            self._done.append(np.array([self._carry]))
-            self._n_done += 1
-        self._done.append(counts[:-1])
-        self._n_done += len(counts) - 1
-        self._carry = float(counts[-1])
-        self.frames += len(block)
-
-    def ratio(self) -> float:
-        total = self.frames * self.channels
-        return self._clipped / total if total else 0.0
-
-    def fractions(self) -> np.ndarray:
-        counts = np.concatenate([*self._done, [self._carry]]) if self.frames else np.zeros(0)
-        index = np.arange(counts.size, dtype=np.int64)
-        starts = -((-index * self.rate) // 100)  # first sample of each frame: ceil(f·rate/100)
-        ends = np.minimum(-((-(index + 1) * self.rate) // 100), self.frames)
-        sizes = np.maximum(ends - starts, 1) * self.channels
-        return (counts / sizes).astype(np.float32)
-
-
-class _FrameEnergy:
-    """Mean-square power of consecutive 10 ms frames, in dB."""
-
-    def __init__(self, rate: int) -> None:
-        self.hop = max(1, round(rate * FRAME_HOP_S))
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._powers: list[np.ndarray] = []
-
-    def process(self, x: np.ndarray) -> None:
-        data = np.concatenate([self._pending, x]) if self._pending.size else x
-        whole = data.size - data.size % self.hop
-        if whole:
-            frames = data[:whole].astype(np.float64).reshape(-1, self.hop)
-            self._powers.append(np.mean(frames * frames, axis=1))
-        self._pending = data[whole:].copy()
-
-    def energy_db(self) -> np.ndarray:
-        powers = list(self._powers)
-        if self._pending.size:
-            tail = self._pending.astype(np.float64)
-            powers.append(np.array([np.mean(tail * tail)]))
-        power = np.concatenate(powers) if powers else np.zeros(0)
-        floor = 10.0 ** (ENERGY_FLOOR_DB / 10.0)
-        return (10.0 * np.log10(np.maximum(power, floor))).astype(np.float32)
-
-
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
     """Trim or edge-pad so both sidecar arrays index the same frames."""
     if x.size >= n:
         return x[:n]
     fill = x[-1] if x.size else np.float32(ENERGY_FLOOR_DB)
     return np.concatenate([x, np.full(n - x.size, fill, dtype=x.dtype)])
-
 
 def _as_float_frames(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio)
@@ -386,91 +281,6 @@ def _as_float_frames(audio: np.ndarray) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise AudioError("bad_dtype", f"samples of dtype {a.dtype} are not audio")
     return np.ascontiguousarray(a, dtype=np.float32)
-
-
-# --- where pass-1 audio waits, and where outputs go --------------------------------
-
-
-class _MonoStore(Protocol):
-    def append(self, mono: np.ndarray) -> None: ...
-    def blocks(self) -> Iterator[np.ndarray]: ...
-
-
-class _Sink(Protocol):
-    def write(self, mono: np.ndarray) -> None: ...
-
-
-class _MemoryStore:
-    def __init__(self) -> None:
-        self._parts: list[np.ndarray] = []
-
-    def append(self, mono: np.ndarray) -> None:
-        self._parts.append(mono.copy())
-
-    def blocks(self) -> Iterator[np.ndarray]:
-        yield from self._parts
-
-
-class _FileStore:
-    """Raw float32 samples in an anonymous temp file, read back in fixed blocks."""
-
-    def __init__(self, fh: BinaryIO, block: int = 1 << 19) -> None:
-        self._fh = fh
-        self._block = block
-
-    def append(self, mono: np.ndarray) -> None:
-        self._fh.write(np.ascontiguousarray(mono, dtype="<f4").tobytes())
-
-    def blocks(self) -> Iterator[np.ndarray]:
-        fh = self._fh
-        fh.flush()
-        fh.seek(0)
-        while True:
-            raw = fh.read(self._block * 4)
-            if not raw:
-                return
-            yield np.frombuffer(raw, dtype="<f4").astype(np.float32)
-
-
-class _MemorySink:
-    def __init__(self) -> None:
-        self._parts: list[np.ndarray] = []
-
-    def write(self, mono: np.ndarray) -> None:
-        self._parts.append(np.asarray(mono, dtype=np.float32).copy())
-
-    def audio(self) -> np.ndarray:
-        return np.concatenate(self._parts) if self._parts else np.zeros(0, dtype=np.float32)
-
-
-class _WavSink:
-    """PCM_16 mono WAV written under a hidden temp name, renamed on commit."""
-
-    def __init__(self, target: Path, rate: int) -> None:
-        self.target = target
-        self._tmp = temporary_sibling(target)
-        self._file: sf.SoundFile | None = sf.SoundFile(
-            str(self._tmp), "w", samplerate=rate, channels=1, subtype="PCM_16", format="WAV"
-        )
-
-    def write(self, mono: np.ndarray) -> None:
-        assert self._file is not None
-        self._file.write(np.clip(mono, -1.0, 1.0))
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def commit(self) -> None:
-        self.close()
-        os.replace(self._tmp, self.target)
-
-    def discard(self) -> None:
-        """Remove the temp file if it was not committed (safe to call always)."""
-        self.close()
-        self._tmp.unlink(missing_ok=True)
-
 
 __all__ = [
     "AudioMeasurements",

@@ -35,7 +35,7 @@ _MAX_FRAMES_PER_CALL = 512
 
 
 @lru_cache(maxsize=1)
-def _load_model() -> Any:
+def load_vad_model() -> Any:
     """The Silero sequence model (loaded once per process)."""
     import torch  # silero_vad imports it anyway; we only protect the thread count
 
@@ -51,10 +51,10 @@ class SpeechProbabilityStream:
     """Feeds 16 kHz mono audio in any chunk sizes; collects one probability per window."""
 
     def __init__(self) -> None:
+        self._session = load_vad_model().session  # first: it guards the silero_vad import
         from silero_vad.sequence_vad import frame_blocks
 
         self._frame_blocks = frame_blocks
-        self._session = _load_model().session
         self._h = np.zeros((1, 1, 128), dtype=np.float32)
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
         self._context = np.zeros(_CONTEXT_SAMPLES, dtype=np.float32)
@@ -101,6 +101,8 @@ def speech_probabilities(
     averaged to mono.
     """
     p = Path(path)
+    if not p.is_file():
+        raise AudioError("file_not_found", f"{p} does not exist or is not a file")
     try:
         handle = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError) as exc:

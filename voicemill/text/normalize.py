@@ -5,7 +5,7 @@ spoken "doctor smith paid twelve dollars fifty cents". English numbers are spell
 ``num2words`` (well kept, offline, handles cardinals, ordinals and years); currency,
 percent, times and abbreviations are small hand tables because ``num2words``'s
 currency mode reads integers as cents. ``num2words`` has no Mandarin converter, so a
-small one here writes Arabic numerals as Chinese numerals (二〇二四年, 百分之五十, 三点五).
+small one here writes Arabic numerals as Chinese numerals (二零二四年, 百分之五十, 三点五).
 
 Supported languages are GPT-SoVITS's codes ``en`` and ``zh``.
 """
@@ -27,6 +27,9 @@ class TextError(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.reason, self.detail))  # survives pickling to workers
 
 
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -153,7 +156,7 @@ def detect_language(text: str) -> str:
 # ----------------------------------------------------------------------------- sentences
 
 _SENTENCE_END = frozenset(".!?;。！？；．")
-_CJK_SENTENCE_END = frozenset("。！？；．")
+_CJK_SENTENCE_END = frozenset("。！？；")
 _CLOSERS = frozenset("\"')]}”’」』）】》")
 
 

@@ -1,0 +1,64 @@
+"""A GPT-SoVITS ``.list`` source: per-utterance transcripts, unsafe paths quarantined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from voicemill.corpus.espeak import EspeakVoice
+from voicemill.corpus.formats import DEMO_FORMATS, write_audio
+from voicemill.corpus.recording import compose_recording
+
+VOICE = EspeakVoice("en", "en-gb", "f2", speed_wpm=160, pitch=60)
+SENTENCES = ["The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue."]
+
+
+def test_list_entries_outside_the_folder_are_quarantined_and_the_rest_prepared(
+    platform_home: Path, tmp_path: Path, dataset_id: str
+) -> None:
+    import dagster as dg
+    from voicemill.orchestration.workflows import prepare_datasets, register_dataset
+
+    from voicemill.db import catalog
+
+    root = tmp_path / "export"
+    clips = root / "clips"
+    clips.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i, text in enumerate(SENTENCES):
+        rec = compose_recording([text], VOICE, rng)
+        write_audio(clips / f"utt{i}.wav", rec.audio, rec.sample_rate, DEMO_FORMATS[0])
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes((clips / "utt0.wav").read_bytes())
+    list_file = root / "speaker.list"
+    list_file.write_text(
+        "\n".join(
+            [
+                f"clips/utt0.wav|spk|en|{SENTENCES[0]}",
+                "../secret.wav|spk|en|Outside the export folder.",
+                "clips/../../secret.wav|spk|en|Also outside.",
+                f"clips/utt1.wav|spk|en|{SENTENCES[1]}",
+                "clips/missing.wav|spk|en|Never recorded.",
+                "no separators here",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+    instance = dg.DagsterInstance.get()
+    register_dataset(dataset_id, str(list_file), language="en", dagster_instance=instance)
+    result = prepare_datasets([dataset_id], instance)[dataset_id]
+    assert result.success
+
+    with catalog.connect() as conn:
+        quarantine = {(q["item"], q["reason"]) for q in catalog.quarantined(conn, dataset_id)}
+        accepted = catalog.utterances(conn, dataset_id, status="accepted")
+        recordings = catalog.recordings(conn, dataset_id)
+    assert ("../secret.wav", "unsafe_path") in quarantine
+    assert ("clips/../../secret.wav", "unsafe_path") in quarantine
+    assert ("clips/missing.wav", "missing_file") in quarantine
+    assert ("line 6", "malformed_list_line") in quarantine
+    assert sorted(r["source_name"] for r in recordings) == ["clips/utt0.wav", "clips/utt1.wav"]
+    assert sorted(u["text"] for u in accepted) == sorted(SENTENCES)
