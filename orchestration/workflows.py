@@ -6,16 +6,18 @@ Runs launched here execute in-process against the platform's Dagster instance
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import dagster as dg
 from voicemill.orchestration.partitions import datasets_partitions
 
 from voicemill.platform import bootstrap
+
+if TYPE_CHECKING:
+    from voicemill.corpus import CorpusSummary
 
 
 def instance() -> dg.DagsterInstance:
@@ -108,32 +110,76 @@ def print_dataset_summary(
         click.echo(f"    quarantined {count:>3} × {reason}")
 
 
-def run_demo(corpus_dir: Path, *, regenerate: bool = False) -> dict[str, bool]:
+def unexpected_outcomes(corpus: CorpusSummary) -> list[str]:
+    """Files whose fate in the catalog differs from what the corpus says it must be."""
+    from voicemill.db import catalog
+
+    problems = []
+    with catalog.connect() as conn:
+        for dataset in corpus.datasets:
+            quarantine = {
+                (q["stage"], q["item"]): q["reason"]
+                for q in catalog.quarantined(conn, dataset.dataset_id)
+            }
+            accepted = {
+                u["recording_id"]
+                for u in catalog.utterances(conn, dataset.dataset_id, status="accepted")
+            }
+            names = {
+                r["source_name"]: r["recording_id"]
+                for r in catalog.recordings(conn, dataset.dataset_id)
+            }
+            for entry in dataset.files:
+                label = f"{dataset.dataset_id}/{entry.name}"
+                want = entry.expected
+                if want.succeeds:
+                    if names.get(entry.name) not in accepted:
+                        problems.append(f"{label}: expected in the manifest, has no utterance")
+                elif quarantine.get((want.stage, entry.name)) != want.reason:
+                    got = quarantine.get((want.stage, entry.name))
+                    problems.append(f"{label}: expected {want.stage}/{want.reason}, got {got}")
+    return problems
+
+
+def run_demo(
+    corpus_dir: Path,
+    *,
+    regenerate: bool = False,
+    recordings_per_speaker: int = 3,
+    sentences_per_recording: int = 8,
+) -> dict[str, bool]:
     """Generate the demo corpus, register its datasets and prepare them all."""
-    from voicemill.corpus import generate_demo_corpus
+    from voicemill.corpus import generate_demo_corpus, read_corpus_summary
     from voicemill.db.server import database_url
 
     dagster_instance = instance()
-    summary_file = corpus_dir / "corpus.json"
-    if regenerate or not summary_file.exists():
+    if regenerate or not (corpus_dir / "corpus.json").exists():
         click.echo(f"==> generating the demo corpus in {corpus_dir}")
-        generate_demo_corpus(corpus_dir)
-    corpus = json.loads(summary_file.read_text())
-    dataset_ids = []
-    for entry in corpus["datasets"]:
+        generate_demo_corpus(
+            corpus_dir,
+            recordings_per_speaker=recordings_per_speaker,
+            sentences_per_recording=sentences_per_recording,
+            overwrite=True,
+        )
+    corpus = read_corpus_summary(corpus_dir)
+    for dataset in corpus.datasets:
         register_dataset(
-            entry["dataset_id"],
-            str(corpus_dir / entry["dataset_id"]),
-            speaker=entry.get("speaker"),
-            language=entry.get("language"),
+            dataset.dataset_id,
+            str(corpus_dir / dataset.dataset_id),
+            language=dataset.language,
             dagster_instance=dagster_instance,
         )
-        dataset_ids.append(entry["dataset_id"])
+    dataset_ids = corpus.speakers
     results = prepare_datasets(dataset_ids, dagster_instance)
 
     click.echo("\n==> demo finished")
     for dataset_id in dataset_ids:
         print_dataset_summary(dataset_id, results[dataset_id])
+    problems = unexpected_outcomes(corpus)
+    files = sum(len(d.files) for d in corpus.datasets)
+    click.echo(f"\n{files - len(problems)}/{files} files ended as the corpus expects")
+    for problem in problems:
+        click.echo(f"    {problem}")
     click.echo(
         "\nWhere to look:\n"
         "  Dagster UI (runs, asset metadata, checks):  voicemill dev   → http://127.0.0.1:3000\n"

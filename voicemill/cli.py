@@ -183,11 +183,25 @@ def dataset_show(dataset_id: str) -> None:
 @main.command()
 @click.option("--corpus-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--regenerate", is_flag=True, help="Regenerate the demo corpus first.")
-def demo(corpus_dir: Path | None, regenerate: bool) -> None:
+@click.option("--recordings-per-speaker", default=3, show_default=True)
+@click.option("--sentences-per-recording", default=8, show_default=True)
+def demo(
+    corpus_dir: Path | None,
+    regenerate: bool,
+    recordings_per_speaker: int,
+    sentences_per_recording: int,
+) -> None:
     """Generate the demo corpus and prepare every dataset in it, end to end."""
     from voicemill.orchestration.workflows import run_demo
 
-    run_demo(corpus_dir or get_settings().home_dir / "demo_corpus", regenerate=regenerate)
+    results = run_demo(
+        corpus_dir or get_settings().home_dir / "demo_corpus",
+        regenerate=regenerate,
+        recordings_per_speaker=recordings_per_speaker,
+        sentences_per_recording=sentences_per_recording,
+    )
+    if not all(results.values()):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

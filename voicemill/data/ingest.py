@@ -275,7 +275,9 @@ def _ingest_one(
             transcript=transcript,
         ),
     )
-    if not new and catalog.update_recording_transcript(conn, recording_id, transcript):
+    if not new and catalog.update_recording_transcript(
+        conn, recording_id, entry.name, transcript
+    ):
         # A corrected transcript gives a quarantined recording another chance.
         catalog.set_recording_status(conn, recording_id, "registered")
         catalog.release_from_quarantine(conn, dataset_id, "transcript", [entry.name])

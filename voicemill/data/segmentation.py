@@ -108,6 +108,7 @@ def _segment_one(
                 "snr_db": seg.snr_db,
                 "status": "segmented" if seg.rejection is None else "rejected",
                 "rejection_reason": seg.rejection,
+                "rejection_stage": STAGE if seg.rejection else None,
             }
         )
     catalog.replace_segments(conn, rec["recording_id"], rows)

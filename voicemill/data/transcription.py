@@ -171,11 +171,11 @@ def _align_one(
     tools: SpeechTools,
     config: AlignmentConfig,
 ) -> dict[str, _Outcome]:
+    # Everything segmentation let through, including what an earlier alignment rejected.
     utterances = [
         u
-        for u in catalog.utterances(conn, rec["dataset_id"])
-        if u["recording_id"] == rec["recording_id"]
-        and (u["status"] != "rejected" or u["rejection_reason"] in _ALIGN_REASONS)
+        for u in catalog.recording_utterances(conn, rec["recording_id"])
+        if u["rejection_stage"] in (None, STAGE)
     ]
     if not utterances:
         return {}
@@ -189,20 +189,6 @@ def _align_one(
         u["utterance_id"]: _transcribe(_slice(ssl_audio, u), language, tools)
         for u in utterances
     }
-
-
-_ALIGN_REASONS = frozenset(
-    {
-        "transcript_mismatch",
-        "alignment_failed",
-        "no_transcript_text",
-        "ambiguous_text_split",
-        "implausible_duration",
-        "unsupported_language",
-        "no_speech_recognized",
-        "no_transcriber",
-    }
-)
 
 
 def _rejected(reason: str, language: str | None = None, text: str | None = None) -> _Outcome:

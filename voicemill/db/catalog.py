@@ -127,15 +127,19 @@ def register_recording(conn: psycopg.Connection, rec: NewRecording) -> bool:
 
 
 def update_recording_transcript(
-    conn: psycopg.Connection, recording_id: str, transcript: str | None
+    conn: psycopg.Connection, recording_id: str, source_name: str, transcript: str | None
 ) -> bool:
-    """Record a changed transcript for known audio; returns whether it changed."""
+    """Record a changed transcript for known audio from the same source file.
+
+    Returns whether it changed. A copy of the same audio under another name is
+    not the registered source, so its (missing) transcript changes nothing.
+    """
     cur = conn.execute(
         """
         UPDATE recordings SET transcript = %s, updated_at = now()
-         WHERE recording_id = %s AND transcript IS DISTINCT FROM %s
+         WHERE recording_id = %s AND source_name = %s AND transcript IS DISTINCT FROM %s
         """,
-        (transcript, recording_id, transcript),
+        (transcript, recording_id, source_name, transcript),
     )
     return cur.rowcount > 0
 
@@ -275,6 +279,7 @@ _UTTERANCE_COLUMNS = (
     "snr_db",
     "status",
     "rejection_reason",
+    "rejection_stage",
 )
 
 
@@ -309,7 +314,9 @@ def set_alignment(
         UPDATE utterances
            SET text = %s, normalized_text = %s, language = %s, words = %s,
                alignment_score = %s, alignment_method = %s, status = %s,
-               rejection_reason = %s, updated_at = now()
+               rejection_reason = %s,
+               rejection_stage = CASE WHEN %s::text IS NULL THEN NULL ELSE 'align' END,
+               updated_at = now()
          WHERE utterance_id = %s
         """,
         (
@@ -321,9 +328,16 @@ def set_alignment(
             alignment_method,
             status,
             rejection_reason,
+            rejection_reason,
             utterance_id,
         ),
     )
+
+
+def recording_utterances(conn: psycopg.Connection, recording_id: str) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT * FROM utterances WHERE recording_id = %s ORDER BY start_s", (recording_id,)
+    ).fetchall()
 
 
 def utterances(

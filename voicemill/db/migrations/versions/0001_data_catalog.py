@@ -90,13 +90,20 @@ def upgrade() -> None:
         sa.Column("alignment_method", sa.Text),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("rejection_reason", sa.Text),
+        sa.Column("rejection_stage", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
         sa.CheckConstraint(
             "status IN ('segmented', 'accepted', 'rejected')", name="ck_utterances_status"
         ),
+        sa.CheckConstraint(
+            "(status = 'rejected')"
+            " = (rejection_reason IS NOT NULL AND rejection_stage IS NOT NULL)",
+            name="ck_utterances_rejection",
+        ),
     )
     op.create_index("ix_utterances_dataset_status", "utterances", ["dataset_id", "status"])
+    op.create_index("ix_utterances_recording", "utterances", ["recording_id"])
     op.create_table(
         "quarantine",
         sa.Column("quarantine_id", sa.BigInteger, sa.Identity(), primary_key=True),
@@ -119,6 +126,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("quarantine")
+    op.drop_index("ix_utterances_recording", table_name="utterances")
     op.drop_index("ix_utterances_dataset_status", table_name="utterances")
     op.drop_table("utterances")
     op.drop_table("recordings")

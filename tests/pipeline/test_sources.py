@@ -62,3 +62,37 @@ def test_list_entries_outside_the_folder_are_quarantined_and_the_rest_prepared(
     assert ("line 6", "malformed_list_line") in quarantine
     assert sorted(r["source_name"] for r in recordings) == ["clips/utt0.wav", "clips/utt1.wav"]
     assert sorted(u["text"] for u in accepted) == sorted(SENTENCES)
+
+
+def test_fsspec_url_source_is_ingested_once(
+    platform_home: Path, tmp_path: Path, dataset_id: str
+) -> None:
+    import fsspec
+
+    from voicemill.data.ingest import ingest_source
+    from voicemill.data.layout import DatasetLayout
+    from voicemill.db import catalog
+    from voicemill.settings import get_settings
+
+    rec = compose_recording([SENTENCES[0]], VOICE, np.random.default_rng(4))
+    local = tmp_path / "take.flac"
+    write_audio(local, rec.audio, rec.sample_rate, DEMO_FORMATS[2])
+    fs = fsspec.filesystem("memory")
+    root = f"/{dataset_id}"
+    fs.pipe(f"{root}/day one/take.flac", local.read_bytes())
+    fs.pipe(f"{root}/day one/take.txt", SENTENCES[0].encode())
+    fs.pipe(f"{root}/day two/copy of take.flac", local.read_bytes())  # same bytes again
+
+    layout = DatasetLayout(get_settings().data_dir, dataset_id)
+    with catalog.connect() as conn:
+        catalog.upsert_dataset(conn, dataset_id, f"memory://{root}")
+        first = ingest_source(conn, layout, f"memory://{root}")
+        second = ingest_source(conn, layout, f"memory://{root}")
+        recordings = catalog.recordings(conn, dataset_id)
+    assert first.registered == ["day one/take.flac"]
+    assert first.unchanged == ["day two/copy of take.flac"]  # identical content
+    assert second.registered == [] and first.bytes_copied > 0 and second.bytes_copied == 0
+    (recording,) = recordings
+    assert recording["transcript"] == SENTENCES[0]
+    assert recording["source_uri"] == f"memory://{root}/day one/take.flac"
+    assert Path(recording["stored_path"]).read_bytes() == local.read_bytes()

@@ -1,0 +1,62 @@
+"""The code location: what it defines, that it validates, and that it loads light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from voicemill.settings import PROJECT_ROOT
+
+HEAVY_MODULES = ["torch", "great_expectations", "whisperx", "silero_vad", "pocketsphinx",
+                 "faster_whisper", "transformers", "librosa"]  # fmt: skip
+
+
+def test_definitions_expose_the_data_pipeline() -> None:
+    from voicemill.orchestration.definitions import defs
+
+    repo = defs.get_repository_def()
+    keys = sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys())
+    assert keys == [
+        "aligned_utterances",
+        "raw_recordings",
+        "standardized_recordings",
+        "training_manifest",
+        "utterance_segments",
+    ]
+    for key in keys:
+        partitions = repo.asset_graph.get(dg.AssetKey(key)).partitions_def
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition)
+        assert partitions.name == "datasets"
+    checks = {c.name: c for c in repo.asset_graph.asset_check_keys}
+    assert set(checks) == {"manifest_meets_expectations"}
+    job = defs.resolve_job_def("prepare_dataset")
+    assert job.tags["dagster/priority"] == "0"
+    assert {s.name for s in repo.sensor_defs} == {"recordings_inbox_sensor"}
+    aligned = repo.assets_defs_by_key[dg.AssetKey("aligned_utterances")]
+    assert aligned.op.pool == "asr"
+
+
+def test_loading_definitions_imports_no_heavy_library() -> None:
+    code = (
+        "import sys, json, voicemill.orchestration.definitions\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_dagster_validates_the_workspace_code_location(platform_home: Path) -> None:
+    voicemill = str(Path(sys.executable).with_name("voicemill"))
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    proc = subprocess.run(
+        [voicemill, "dagster", "definitions", "validate", "-w", workspace],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Validation successful for code location voicemill" in proc.stdout + proc.stderr
