@@ -170,13 +170,14 @@ def aligned_utterances(
         report = align_recordings(
             conn,
             storage.layout(context.partition_key),
-            speech.tools(),
+            speech.spec(),
             AlignmentConfig.model_validate(config.model_dump()),
+            workers=speech.worker_count,
             run_id=context.run_id,
             progress=log_progress(context, "align"),
         )
     metadata = stage_metadata(report)
-    metadata["speech_backend"] = dg.MetadataValue.text(speech.tools().name)
+    metadata["speech_backend"] = dg.MetadataValue.text(speech.spec().name)
     if report.details.get("mean_alignment_score") is not None:
         metadata["mean_alignment_score"] = dg.MetadataValue.float(
             report.details["mean_alignment_score"]

