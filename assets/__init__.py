@@ -1,0 +1,1 @@
+"""Dagster assets: thin wrappers that run one ``voicemill.data`` stage each."""

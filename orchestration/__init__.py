@@ -1,0 +1,1 @@
+"""Dagster wiring: the Definitions entry point, resources, partitions, jobs, sensors."""

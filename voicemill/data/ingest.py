@@ -30,6 +30,7 @@ from voicemill.audio.decode import probe
 from voicemill.audio.errors import AudioError
 from voicemill.data.layout import DatasetLayout
 from voicemill.db import catalog
+from voicemill.errors import RejectedInput
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff"}
@@ -68,11 +69,8 @@ class IngestReport:
         return dict(Counter(self.quarantined.values()))
 
 
-class TranscriptError(ValueError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class TranscriptError(RejectedInput, ValueError):
+    """A transcript file that cannot be trusted (not UTF-8, empty)."""
 
 
 def decode_transcript(raw: bytes, name: str) -> str:

@@ -17,19 +17,13 @@ import unicodedata
 
 from num2words import num2words
 
+from voicemill.errors import RejectedInput
+
 SUPPORTED_LANGUAGES: frozenset[str] = frozenset({"en", "zh"})
 
 
-class TextError(ValueError):
+class TextError(RejectedInput, ValueError):
     """Text that cannot be normalized; ``reason`` is a snake_case code for quarantine."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.reason, self.detail))  # survives pickling to workers
 
 
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
