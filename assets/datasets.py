@@ -12,16 +12,16 @@ travels through an IO manager.
 
 import dagster as dg
 from pydantic import Field
+
 from voicemill.assets.metadata import log_progress, stage_metadata
+from voicemill.audio.config import SegmentationConfig, StandardizeConfig
+from voicemill.data.transcription import AlignmentConfig
 from voicemill.orchestration.partitions import datasets_partitions
 from voicemill.orchestration.resources import (
     DatasetStorage,
     PostgresResource,
     SpeechRecognitionResource,
 )
-
-from voicemill.audio.config import SegmentationConfig, StandardizeConfig
-from voicemill.data.transcription import AlignmentConfig
 
 GROUP = "data"
 

@@ -4,6 +4,7 @@
 import warnings
 
 import dagster as dg
+
 from voicemill.assets.datasets import aligned_utterances
 from voicemill.assets.metadata import duration_histogram
 from voicemill.orchestration.partitions import datasets_partitions
@@ -88,6 +89,7 @@ with warnings.catch_warnings():
         storage: DatasetStorage,
     ) -> dg.AssetCheckResult:
         import pandas as pd
+
         from voicemill.quality.manifest_suite import validate_manifest
 
         layout = storage.layout(context.partition_key)

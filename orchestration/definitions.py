@@ -5,6 +5,7 @@ Loading this module must stay fast: domain code with heavy dependencies
 """
 
 import dagster as dg
+
 from voicemill.assets.datasets import (
     aligned_utterances,
     raw_recordings,

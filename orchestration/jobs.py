@@ -5,6 +5,7 @@ is what dagster.yaml's tag concurrency limits key on.
 """
 
 import dagster as dg
+
 from voicemill.orchestration.partitions import datasets_partitions
 
 prepare_dataset_job = dg.define_asset_job(

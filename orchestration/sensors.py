@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+
 from voicemill.orchestration.jobs import prepare_dataset_job
 from voicemill.orchestration.partitions import datasets_partitions
 from voicemill.orchestration.resources import DatasetStorage

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import dagster as dg
-from voicemill.orchestration.partitions import datasets_partitions
 
+from voicemill.orchestration.partitions import datasets_partitions
 from voicemill.platform import bootstrap
 
 if TYPE_CHECKING:

@@ -11,9 +11,8 @@ import pytest
 def test_demo_prepares_every_dataset_and_quarantines_what_it_should(
     platform_home: Path, tmp_path: Path
 ) -> None:
-    from voicemill.orchestration.workflows import run_demo, unexpected_outcomes
-
     from voicemill.corpus import read_corpus_summary
+    from voicemill.orchestration.workflows import run_demo, unexpected_outcomes
 
     corpus_dir = tmp_path / "corpus"
     results = run_demo(corpus_dir, recordings_per_speaker=1, sentences_per_recording=3)

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import soundfile as sf
+
 from voicemill.orchestration.resources import DatasetStorage
 from voicemill.orchestration.sensors import SETTLE_SECONDS, recordings_inbox_sensor
 

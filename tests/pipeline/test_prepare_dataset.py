@@ -45,6 +45,7 @@ def _write_good_recordings(source: Path, truth_dir: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def prepared(platform_home: Path, tmp_path_factory: pytest.TempPathFactory):
     import dagster as dg
+
     from voicemill.orchestration.workflows import prepare_datasets, register_dataset
 
     source = tmp_path_factory.mktemp("source")

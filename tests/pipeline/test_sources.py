@@ -18,9 +18,9 @@ def test_list_entries_outside_the_folder_are_quarantined_and_the_rest_prepared(
     platform_home: Path, tmp_path: Path, dataset_id: str
 ) -> None:
     import dagster as dg
-    from voicemill.orchestration.workflows import prepare_datasets, register_dataset
 
     from voicemill.db import catalog
+    from voicemill.orchestration.workflows import prepare_datasets, register_dataset
 
     root = tmp_path / "export"
     clips = root / "clips"
@@ -96,3 +96,35 @@ def test_fsspec_url_source_is_ingested_once(
     assert recording["transcript"] == SENTENCES[0]
     assert recording["source_uri"] == f"memory://{root}/day one/take.flac"
     assert Path(recording["stored_path"]).read_bytes() == local.read_bytes()
+
+
+def test_a_corrected_transcript_releases_the_recording_from_quarantine(
+    platform_home: Path, tmp_path: Path, dataset_id: str
+) -> None:
+    import dagster as dg
+
+    from voicemill.db import catalog
+    from voicemill.orchestration.workflows import prepare_datasets, register_dataset
+
+    source = tmp_path / "source"
+    source.mkdir()
+    rec = compose_recording(SENTENCES, VOICE, np.random.default_rng(8))
+    write_audio(source / "take.wav", rec.audio, rec.sample_rate, DEMO_FORMATS[0])
+    (source / "take.txt").write_bytes("Caf\xe9 au lait.".encode("latin-1"))
+
+    instance = dg.DagsterInstance.get()
+    register_dataset(dataset_id, str(source), language="en", dagster_instance=instance)
+    prepare_datasets([dataset_id], instance)
+    with catalog.connect() as conn:
+        (entry,) = catalog.quarantined(conn, dataset_id)
+    assert (entry["stage"], entry["item"], entry["reason"]) == (
+        "transcript", "take.wav", "transcript_not_utf8"
+    )  # fmt: skip
+
+    (source / "take.txt").write_text("\n".join(SENTENCES), encoding="utf-8")
+    result = prepare_datasets([dataset_id], instance)[dataset_id]
+    assert result.success
+    with catalog.connect() as conn:
+        assert catalog.quarantined(conn, dataset_id) == []
+        accepted = catalog.utterances(conn, dataset_id, status="accepted")
+    assert sorted(u["text"] for u in accepted) == sorted(SENTENCES)

@@ -26,11 +26,11 @@ def test_prepare_dataset_with_whisperx_and_a_local_align_model(
     platform_home: Path, tmp_path: Path, dataset_id: str
 ) -> None:
     import dagster as dg
-    from voicemill.orchestration.definitions import defs
-    from voicemill.orchestration.workflows import register_dataset
 
     from voicemill.align.whisper_transcriber import bundled_whisper_model_dir
     from voicemill.db import catalog
+    from voicemill.orchestration.definitions import defs
+    from voicemill.orchestration.workflows import register_dataset
 
     align_dir = write_tiny_wav2vec2(tmp_path / "wav2vec2", "'abcdefghijklmnopqrstuvwxyz")
     source = tmp_path / "source"
