@@ -18,18 +18,13 @@ from typing import Any
 
 import torch
 
-from voicemill.errors import RejectedInput
+from voicemill.model.errors import CheckpointError
 from voicemill.model.gpt.config import GPTConfig
 from voicemill.model.gpt.model import Text2SemanticModel
 
 PREFIX = "model."
 MODEL_KEYS = ("vocab_size", "phoneme_vocab_size", "embedding_dim", "hidden_dim", "head",
               "n_layer", "EOS")  # fmt: skip
-
-
-class CheckpointError(RejectedInput):
-    """A file that is not a usable s1 checkpoint; ``reason`` is one of ``unreadable``,
-    ``not_s1_checkpoint``, ``unsupported_variant``, ``weights_mismatch``."""
 
 
 @dataclass(frozen=True)
