@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from voicemill.commands.checkpoint import checkpoint
+from voicemill.commands.synth import synth
 from voicemill.settings import PROJECT_ROOT, get_settings
 
 
@@ -203,6 +205,10 @@ def demo(
     if not all(results.values()):
         raise SystemExit(1)
 
+
+# Model commands live in voicemill.commands; they import torch only when they run.
+main.add_command(checkpoint)
+main.add_command(synth)
 
 if __name__ == "__main__":
     main()

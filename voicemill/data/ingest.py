@@ -273,10 +273,11 @@ def _ingest_one(
             transcript=transcript,
         ),
     )
-    if not new and catalog.update_recording_transcript(
-        conn, recording_id, entry.name, transcript
-    ):
-        # A corrected transcript gives a quarantined recording another chance.
+    if not new:
+        if not catalog.update_recording_transcript(conn, recording_id, entry.name, transcript):
+            report.unchanged.append(entry.name)  # same bytes, same transcript: nothing to do
+            return
+        # A changed transcript gives a quarantined recording another chance.
         catalog.set_recording_status(conn, recording_id, "registered")
         catalog.release_from_quarantine(conn, dataset_id, "transcript", [entry.name])
         report.transcript_updated.append(entry.name)
@@ -297,7 +298,8 @@ def _ingest_one(
         channels=info.channels,
         duration_s=info.duration_s,
     )
-    (report.registered if new else report.unchanged).append(entry.name)
+    if new:
+        report.registered.append(entry.name)
 
 
 def _reject(
