@@ -9,7 +9,9 @@ from voicemill.model.sovits.checkpoint import (
     HParams,
     S2Checkpoint,
     load_s2_generator,
+    read_s2_discriminator,
     read_s2_generator,
+    write_s2_discriminator,
     write_s2_generator,
 )
 from voicemill.model.sovits.config import SoVITSConfig
@@ -29,6 +31,8 @@ __all__ = [
     "SynthesizerTrn",
     "drop_enc_q",
     "load_s2_generator",
+    "read_s2_discriminator",
     "read_s2_generator",
+    "write_s2_discriminator",
     "write_s2_generator",
 ]

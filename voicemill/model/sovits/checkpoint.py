@@ -86,8 +86,12 @@ class S2Checkpoint:
     info: str | None
 
 
-def read_s2_generator(path: str | os.PathLike[str]) -> S2Checkpoint:
-    """Load an exported s2 generator; CheckpointError if it is not a v2 one."""
+def load_s2_file(path: str | os.PathLike[str]) -> tuple[Any, str | None]:
+    """Unpickle any official ``.pth``/``.ckpt`` safely; also returns the header's version.
+
+    Only tensors, plain containers and ``utils.HParams`` are allowed, so a foreign or
+    malicious pickle fails as ``foreign_checkpoint`` instead of running code.
+    """
     path = Path(path)
     data = path.read_bytes()
     if len(data) < 64:
@@ -105,6 +109,13 @@ def read_s2_generator(path: str | os.PathLike[str]) -> S2Checkpoint:
     except (RuntimeError, EOFError, ValueError) as exc:
         # torch reports a cut-off or damaged zip archive as RuntimeError.
         raise CheckpointError("truncated_checkpoint", f"{path}: unreadable archive: {exc}") from exc
+    return obj, header_version
+
+
+def read_s2_generator(path: str | os.PathLike[str]) -> S2Checkpoint:
+    """Load an exported s2 generator; CheckpointError if it is not a v2 one."""
+    path = Path(path)
+    obj, header_version = load_s2_file(path)
     if not (isinstance(obj, Mapping) and isinstance(obj.get("weight"), Mapping)):
         raise CheckpointError("foreign_checkpoint", f"{path}: no 'weight' state dict")
     weight = dict(obj["weight"])
@@ -185,7 +196,14 @@ def write_s2_generator(
         k: v.detach().to("cpu", torch.float16) for k, v in drop_enc_q(dict(state_dict)).items()
     }
     obj = {"weight": weight, "config": HParams(**config.to_hparams()), "info": info}
-    path = Path(path)
+    atomic_save(obj, Path(path))
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` via a temp file, so ``path`` never holds a half-written checkpoint.
+
+    Uses the upstream-naming pickler, so any :class:`HParams` inside loads in upstream.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -194,3 +212,26 @@ def write_s2_generator(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_s2_discriminator(
+    path: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor]
+) -> None:
+    """Write an ``s2D*.pth`` like the pretrained ones: ``{"weight": fp16 state dict}``.
+
+    Upstream reads only ``["weight"]`` (fine-tuning starts from it), so nothing else is stored.
+    """
+    weight = {k: v.detach().to("cpu", torch.float16) for k, v in state_dict.items()}
+    atomic_save({"weight": weight}, Path(path))
+
+
+def read_s2_discriminator(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The discriminator's state dict as stored; CheckpointError if the file is not one."""
+    obj, _ = load_s2_file(path)
+    weight = obj.get("weight") if isinstance(obj, Mapping) else None
+    ok = isinstance(weight, Mapping) and bool(weight)
+    if not ok or not all(
+        k.startswith("discriminators.") and torch.is_tensor(v) for k, v in weight.items()
+    ):
+        raise CheckpointError("foreign_checkpoint", f"{path}: no discriminator 'weight' dict")
+    return dict(weight)

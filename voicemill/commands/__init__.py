@@ -1,0 +1,1 @@
+"""Click command groups that ``voicemill.cli`` mounts on the top-level ``voicemill`` command."""
