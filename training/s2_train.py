@@ -18,7 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from voicemill.model.sovits.config import SoVITSConfig
-from voicemill.model.sovits.discriminator import V2_PERIODS, MultiPeriodDiscriminator
+from voicemill.model.sovits.discriminator import (
+    TINY_WIDTH,
+    V2_PERIODS,
+    V2_WIDTH,
+    MultiPeriodDiscriminator,
+)
 from voicemill.model.sovits.losses import S2Losses
 from voicemill.model.sovits.synthesizer import SynthesizerTrn
 from voicemill.training.batches import EpochSampler
@@ -41,7 +46,19 @@ class S2TrainConfig(BaseModel):
     batch_size: int = Field(4, ge=1)
     min_duration_s: float = 0.6
     max_duration_s: float = 54.0
-    disc_periods: tuple[int, ...] = V2_PERIODS  # () keeps only the waveform-scale one (cheap)
+    disc_periods: tuple[int, ...] = V2_PERIODS  # () keeps only the waveform-scale one
+    # channels of the widest discriminator layers; None: matched to the generator
+    # (see `discriminator_width`): 1024 for v2, 128 for the tiny preset
+    disc_width: int | None = Field(None, gt=0)
+
+
+def discriminator_width(model_cfg: SoVITSConfig, train_cfg: S2TrainConfig) -> int:
+    """``train_cfg.disc_width``, or by default the tiny discriminator's width for
+    generators narrower than v2's (the tiny preset) and the official 1024 otherwise."""
+    if train_cfg.disc_width is not None:
+        return train_cfg.disc_width
+    narrow = model_cfg.upsample_initial_channel < SoVITSConfig.v2().upsample_initial_channel
+    return TINY_WIDTH if narrow else V2_WIDTH
 
 
 def usable(features: Sequence[UtteranceFeatures], cfg: S2TrainConfig) -> list[UtteranceFeatures]:
@@ -145,7 +162,9 @@ class S2Trainer:
         torch.manual_seed(seed)  # parameter init and the codebook's k-means draws
         self.cfg = train_cfg
         self.net_g = SynthesizerTrn(model_cfg).train()
-        self.net_d = MultiPeriodDiscriminator(train_cfg.disc_periods).train()
+        self.net_d = MultiPeriodDiscriminator(
+            train_cfg.disc_periods, discriminator_width(model_cfg, train_cfg)
+        ).train()
         self.optim_g, self.optim_d = build_optimizers(self.net_g, self.net_d, train_cfg)
         self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, train_cfg.lr_decay)
         self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, train_cfg.lr_decay)

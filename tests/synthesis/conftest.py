@@ -47,8 +47,15 @@ class FakeSSL:
 
 
 def tiny_sovits_config(ssl_dim: int = 768) -> SoVITSConfig:
-    # The GPT's 1024 semantic codes must index the s2 codebook (tiny() has 64).
+    # v2's 1024 codes instead of the tiny presets' 64 (see `tiny_gpt_config`).
     return dataclasses.replace(SoVITSConfig.tiny(), codebook_size=1024, ssl_dim=ssl_dim)
+
+
+def tiny_gpt_config() -> GPTConfig:
+    """The tiny s1 with v2's 1024 codes + EOS: random weights then all but never pick EOS
+    (1 in 1025), so output lengths are set by ``max_new_tokens``. With the tiny preset's
+    65 tokens a random GPT stops early (see ``test_tiny_presets_fit_together``)."""
+    return dataclasses.replace(GPTConfig.tiny(), vocab_size=1025, eos=1024)
 
 
 def tiny_models(
@@ -56,7 +63,7 @@ def tiny_models(
 ) -> tuple[Text2SemanticModel, SynthesizerTrn]:
     """Seeded random models; ``prepare=False`` keeps weight norm (for checkpoint writers)."""
     torch.manual_seed(0)
-    gpt = Text2SemanticModel(GPTConfig.tiny()).eval()
+    gpt = Text2SemanticModel(tiny_gpt_config()).eval()
     sovits = SynthesizerTrn(tiny_sovits_config(ssl_dim))
     return gpt, sovits.prepare_for_inference() if prepare else sovits
 

@@ -148,7 +148,35 @@ def test_checkpoints_with_different_codebooks_are_refused(make_models, make_ssl)
     from voicemill.model.sovits import SoVITSConfig, SynthesizerTrn
 
     gpt, _ = make_models()
-    small_codebook = SynthesizerTrn(SoVITSConfig.tiny())  # 64 codes; the GPT emits 1024
+    small_codebook = SynthesizerTrn(SoVITSConfig.tiny())  # 64 codes; this GPT emits 1024
     with pytest.raises(SynthesisError) as info:
-        SynthesisEngine(gpt, small_codebook, make_ssl())
+        SynthesisEngine(gpt, small_codebook, make_ssl(small_codebook.ssl_proj.in_channels))
     assert info.value.reason == "codebook_mismatch"
+
+
+def test_tiny_presets_fit_together(make_ssl, make_clip, tmp_path) -> None:
+    """A tiny s1 and a tiny s2, built from their presets or written by ``checkpoint init``,
+    pass the engine's checks and synthesize."""
+    from click.testing import CliRunner
+
+    from voicemill.commands.checkpoint import checkpoint
+    from voicemill.model.files import build_models, initial_file_names
+    from voicemill.model.gpt import load_model
+    from voicemill.model.sovits import load_s2_generator
+
+    gpt, sovits, _ = build_models("tiny", seed=0)
+    assert gpt.config.vocab_size - 1 == sovits.cfg.codebook_size == 64
+    SynthesisEngine(gpt, sovits.prepare_for_inference(), make_ssl(sovits.cfg.ssl_dim))
+
+    result = CliRunner().invoke(checkpoint, ["init", "--preset", "tiny", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    names = initial_file_names("tiny")
+    for part in names.values():
+        inspected = CliRunner().invoke(checkpoint, ["inspect", str(tmp_path / part)])
+        assert inspected.exit_code == 0 and "preset: tiny (matches)" in inspected.output
+    gpt, _ = load_model(tmp_path / names["s1"])
+    s2 = load_s2_generator(tmp_path / names["s2G"])
+    engine = SynthesisEngine(gpt, s2, make_ssl(s2.cfg.ssl_dim))
+    voice = engine.prepare_voice((make_clip(4.0), 24000), None, "en")
+    result = engine.synthesize("Tiny presets speak.", voice, FAST)
+    assert result.audio.size > 0

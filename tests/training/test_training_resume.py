@@ -40,7 +40,7 @@ def test_s1_resume_equals_straight_run(features, tmp_path) -> None:
 
 def test_s2_resume_equals_straight_run(features, ssl_extractor, tmp_path) -> None:
     model_cfg = tiny_s2_config(ssl_extractor.dim)
-    cfg = S2TrainConfig(lr=1e-3, lr_decay=0.5, batch_size=2, disc_periods=())  # 3 batches/epoch
+    cfg = S2TrainConfig(lr=1e-3, lr_decay=0.5, batch_size=2)  # 3 batches/epoch
     short = features[:4]
     straight = S2Trainer(model_cfg, cfg, short, seed=5)
     history = straight.train(6)

@@ -7,12 +7,14 @@ import statistics
 import pytest
 import torch
 
+from voicemill.model.sovits.config import SoVITSConfig
 from voicemill.model.sovits.discriminator import MultiPeriodDiscriminator
 from voicemill.model.sovits.synthesizer import SynthesizerTrn
 from voicemill.training.s2_train import (
     S2TrainConfig,
     build_optimizers,
     collate_s2,
+    discriminator_width,
     tiny_s2_config,
     usable,
 )
@@ -42,7 +44,7 @@ def test_duration_limits_drop_too_short_items(features) -> None:
 def test_text_side_parameters_get_the_low_learning_rate() -> None:
     cfg = S2TrainConfig()
     net_g = SynthesizerTrn(tiny_s2_config(384))
-    optim_g, optim_d = build_optimizers(net_g, MultiPeriodDiscriminator(()), cfg)
+    optim_g, optim_d = build_optimizers(net_g, MultiPeriodDiscriminator.tiny(), cfg)
     rest, text_side = optim_g.param_groups
     assert text_side["lr"] == pytest.approx(cfg.lr * 0.4)
     assert rest["lr"] == cfg.lr and optim_g.defaults["eps"] == 1e-9
@@ -52,6 +54,14 @@ def test_text_side_parameters_get_the_low_learning_rate() -> None:
     assert id(net_g.enc_p.encoder_ssl.attn_layers[0].conv_q.weight) not in text_ids
     n_params = sum(len(g["params"]) for g in optim_g.param_groups)
     assert n_params == len(list(net_g.parameters()))
+
+
+def test_tiny_preset_trains_with_the_tiny_discriminator(s2_run) -> None:
+    trainer, _ = s2_run
+    assert len(trainer.net_d.discriminators) == 6  # waveform + the five v2 periods
+    assert trainer.net_d.width == 128
+    assert discriminator_width(SoVITSConfig.v2(), S2TrainConfig()) == 1024
+    assert discriminator_width(SoVITSConfig.tiny(), S2TrainConfig(disc_width=256)) == 256
 
 
 def test_tiny_s2_mel_loss_falls(s2_run) -> None:

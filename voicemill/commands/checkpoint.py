@@ -29,7 +29,8 @@ def checkpoint() -> None:
 def init(version: str, preset: str, out: Path, seed: int) -> None:
     """Write randomly initialised s1, s2G and s2D files in the official formats.
 
-    Names: s1v2-<preset>.ckpt, s2G-v2-<preset>.pth, s2D-v2.pth (one discriminator size).
+    Names: s1v2-<preset>.ckpt, s2G-v2-<preset>.pth, s2D-v2-<preset>.pth. The tiny s1 and
+    s2 share a 64-code semantic vocabulary; the tiny s2D is the narrow v2-period one.
     Only v2 models are implemented; --version is there so scripts state what they expect.
     """
     from voicemill.model.files import Preset, write_initial

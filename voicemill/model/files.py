@@ -108,12 +108,16 @@ def build_models(
     torch.manual_seed(seed)
     gpt = Text2SemanticModel(getattr(GPTConfig, preset)())
     config = getattr(SoVITSConfig, preset)()
-    return gpt, SynthesizerTrn(config), MultiPeriodDiscriminator()
+    return gpt, SynthesizerTrn(config), getattr(MultiPeriodDiscriminator, preset)()
 
 
 def initial_file_names(preset: Preset) -> dict[Part, str]:
-    """Upstream-style names; the discriminator has a single (v2) size, hence no preset."""
-    return {"s1": f"s1v2-{preset}.ckpt", "s2G": f"s2G-v2-{preset}.pth", "s2D": "s2D-v2.pth"}
+    """Upstream-style names, with the preset (the tiny s2D is narrower than v2's)."""
+    return {
+        "s1": f"s1v2-{preset}.ckpt",
+        "s2G": f"s2G-v2-{preset}.pth",
+        "s2D": f"s2D-v2-{preset}.pth",
+    }
 
 
 def write_initial(out: Path, preset: Preset, seed: int) -> dict[Part, Path]:

@@ -54,7 +54,8 @@ def expected_layout(part: Part, preset: Preset) -> Mapping[str, Shape]:
 
     Cached and shared between callers: treat it as read-only.
 
-    The discriminator has one size, so both presets give its v2 layout.
+    Discriminators (s2D, resume_D) have the v2 periods at both presets; the tiny one is
+    ``MultiPeriodDiscriminator.tiny()`` (narrower channels).
     """
     with torch.device("meta"):
         if part == "s1":
@@ -62,7 +63,7 @@ def expected_layout(part: Part, preset: Preset) -> Mapping[str, Shape]:
         elif part in ("s2G", "resume_G"):
             model = SynthesizerTrn(getattr(SoVITSConfig, preset)())
         else:
-            model = MultiPeriodDiscriminator()
+            model = getattr(MultiPeriodDiscriminator, preset)()
     return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 

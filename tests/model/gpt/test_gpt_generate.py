@@ -12,7 +12,7 @@ from voicemill.model.gpt.layers import KVCache
 from voicemill.model.gpt.model import Text2SemanticModel
 from voicemill.model.gpt.sampling import logits_to_probs
 
-EOS = 1024
+EOS = GPTConfig.tiny().eos  # 64: the tiny preset's 64 semantic codes, then EOS
 
 
 def tiny(eos_bias: float | None = None) -> Text2SemanticModel:
@@ -20,7 +20,7 @@ def tiny(eos_bias: float | None = None) -> Text2SemanticModel:
     torch.manual_seed(0)
     model = Text2SemanticModel(GPTConfig.tiny()).eval()
     if eos_bias is not None:
-        head = nn.Linear(128, 1025)
+        head = nn.Linear(128, EOS + 1)
         with torch.no_grad():
             head.weight.copy_(model.ar_predict_layer.weight)
             head.bias.zero_()
@@ -36,7 +36,7 @@ def inputs(lens: list[int], prompt_len: int = 5):
         torch.randint(0, 732, (b, tx), generator=g),
         torch.tensor(lens),
         torch.randn(b, 1024, tx, generator=g),
-        torch.randint(0, 1024, (b, prompt_len), generator=g),
+        torch.randint(0, EOS, (b, prompt_len), generator=g),
     )
 
 

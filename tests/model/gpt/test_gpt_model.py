@@ -19,6 +19,9 @@ def official_shapes() -> dict[str, list[int]]:
     }
 
 
+CODES = GPTConfig.tiny().eos  # the tiny preset's semantic codes: 0 .. 63, then EOS
+
+
 def batch(lens_x: list[int], lens_y: list[int], seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     b, tx, ty = len(lens_x), max(lens_x), max(lens_y)
@@ -26,7 +29,7 @@ def batch(lens_x: list[int], lens_y: list[int], seed: int = 0):
         torch.randint(0, 732, (b, tx), generator=g),
         torch.tensor(lens_x),
         torch.randn(b, 1024, tx, generator=g),
-        torch.randint(0, 1024, (b, ty), generator=g),
+        torch.randint(0, CODES, (b, ty), generator=g),
         torch.tensor(lens_y),
     )
 
@@ -49,9 +52,9 @@ def test_targets_are_semantic_then_eos():
     model = tiny()
     out = model(*batch([4, 2], [3, 1]))
     sem = batch([4, 2], [3, 1])[3]
-    assert out.logits.shape == (2, 4, 1025)
-    assert out.targets[0].tolist() == [*sem[0, :3].tolist(), 1024]
-    assert out.targets[1].tolist() == [sem[1, 0].item(), 1024, IGNORE, IGNORE]
+    assert out.logits.shape == (2, 4, CODES + 1)
+    assert out.targets[0].tolist() == [*sem[0, :3].tolist(), CODES]  # EOS is the last id
+    assert out.targets[1].tolist() == [sem[1, 0].item(), CODES, IGNORE, IGNORE]
 
 
 def test_padding_invariance_right_padded_batch():
@@ -77,7 +80,7 @@ def test_text_does_not_see_audio_and_audio_is_causal():
     bert = bert.double()
     base = model(phones, pl, bert, sem, sl).logits
     changed = sem.clone()
-    changed[0, 4] = (changed[0, 4] + 1) % 1024
+    changed[0, 4] = (changed[0, 4] + 1) % CODES
     other = model(phones, pl, bert, changed, sl).logits
     # Row j sees semantic[:j]; rows 0..4 do not see position 4, row 5 on do.
     torch.testing.assert_close(base[:, :5], other[:, :5], atol=0, rtol=0)

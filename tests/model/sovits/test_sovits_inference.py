@@ -28,10 +28,10 @@ def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_extract_latent_returns_nearest_codes(tiny: SynthesizerTrn) -> None:
-    ssl = torch.randn(2, 768, T50)
+    ssl = torch.randn(2, tiny.ssl_proj.in_channels, T50)
     codes = tiny.extract_latent(ssl)
     assert codes.shape == (1, 2, T25) and codes.dtype == torch.int64
-    projected = tiny.ssl_proj(ssl).detach().transpose(1, 2)  # [B, T25, 768]
+    projected = tiny.ssl_proj(ssl).detach().transpose(1, 2)  # [B, T25, C]
     embed = tiny.quantizer.vq.layers[0]._codebook.embed
     brute = torch.cdist(projected, embed.expand(2, -1, -1)).argmin(-1)
     assert torch.equal(codes[0], brute)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from voicemill.model.sovits.config import SoVITSConfig
@@ -105,6 +106,25 @@ def test_discriminator_logits_and_feature_maps() -> None:
     assert real_maps[2][0].shape[-1] == 3  # period-3 view
 
 
+def test_tiny_discriminator_is_the_v2_structure_narrower() -> None:
+    torch.manual_seed(0)
+    v2, tiny = MultiPeriodDiscriminator.v2(), MultiPeriodDiscriminator.tiny()
+    v2_state, tiny_state = v2.state_dict(), tiny.state_dict()
+    assert list(tiny_state) == list(v2_state)  # same periods, layers and names
+    for name, t in tiny_state.items():  # same kernels; channels scaled (1 stays 1)
+        assert t.shape[2:] == v2_state[name].shape[2:], name
+    n_tiny = sum(p.numel() for p in tiny.parameters())
+    assert n_tiny < sum(p.numel() for p in v2.parameters()) / 50
+    y = torch.randn(1, 1, 1280)
+    with torch.inference_mode():
+        real_v2, _, maps_v2, _ = v2(y, y)
+        real_tiny, _, maps_tiny, _ = tiny.eval()(y, y)
+    assert [r.shape for r in real_tiny] == [r.shape for r in real_v2]
+    assert [len(m) for m in maps_tiny] == [len(m) for m in maps_v2]
+    with pytest.raises(ValueError, match="multiple of 64"):
+        MultiPeriodDiscriminator(width=100)
+
+
 def test_tiny_generator_loss_decreases_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
     cfg = dataclasses.replace(SoVITSConfig.tiny(), segment_size=4 * 640)  # cheaper steps
@@ -127,7 +147,8 @@ def test_tiny_generator_loss_decreases_on_a_fixed_batch() -> None:
 def test_adversarial_terms_train_both_sides() -> None:
     torch.manual_seed(0)
     cfg = dataclasses.replace(SoVITSConfig.tiny(), segment_size=2 * 640)
-    model, disc, losses = SynthesizerTrn(cfg).train(), MultiPeriodDiscriminator(), S2Losses(cfg)
+    model, disc = SynthesizerTrn(cfg).train(), MultiPeriodDiscriminator.tiny()
+    losses = S2Losses(cfg)
     b = _batch(cfg)
     out = _forward(model, b)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=1e-4)

@@ -13,6 +13,10 @@ class GPTConfig:
     its ``linear_units`` key). ``dropout`` applies to the transformer layers and the positional
     encodings; upstream's YAML says 0 but its code hard-codes 0.1, which is what the official
     weights were trained with, so 0.1 is our default.
+
+    ``vocab_size`` is the s2 codebook size plus one EOS token, whose id is the last one
+    (``eos == vocab_size - 1``): an s1 model only works with an s2 model whose codebook has
+    ``vocab_size - 1`` codes (the synthesis engine checks this).
     """
 
     embedding_dim: int = 512
@@ -31,8 +35,8 @@ class GPTConfig:
             raise ValueError("embedding_dim must equal hidden_dim")
         if self.hidden_dim % self.n_heads:
             raise ValueError("hidden_dim must be divisible by n_heads")
-        if not 0 <= self.eos < self.vocab_size:
-            raise ValueError("eos must be a token id inside vocab_size")
+        if self.eos != self.vocab_size - 1:
+            raise ValueError("eos must be the last token id (vocab_size - 1)")
 
     @property
     def ffn_dim(self) -> int:
@@ -45,5 +49,12 @@ class GPTConfig:
 
     @classmethod
     def tiny(cls) -> GPTConfig:
-        """Same structure and vocabularies, small enough to train on a CPU in minutes."""
-        return cls(embedding_dim=128, hidden_dim=128, n_heads=4, n_layers=2)
+        """Same structure, small enough to train on a CPU in minutes.
+
+        Its semantic vocabulary is the tiny s2 codebook (``SoVITSConfig.tiny()``: 64 codes)
+        plus EOS, so the two tiny presets synthesize together. We shrink the s1 vocabulary
+        rather than grow the tiny codebook to 1024: a 64-entry codebook is well covered by the
+        few frames of a small corpus (k-means init, EMA updates), and a 65-way output layer
+        trains faster than a 1025-way one. The phoneme vocabulary stays v2's.
+        """
+        return cls(embedding_dim=128, hidden_dim=128, n_heads=4, n_layers=2, vocab_size=65, eos=64)

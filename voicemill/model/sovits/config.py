@@ -84,8 +84,15 @@ class SoVITSConfig:
 
     @classmethod
     def tiny(cls) -> SoVITSConfig:
-        """Same structure, small widths: trains on a CPU in minutes. 640 = 10 * 8 * 8."""
+        """Same structure, small widths: trains on a CPU in minutes. 640 = 10 * 8 * 8.
+
+        Its 64-code codebook matches ``GPTConfig.tiny()`` (64 semantic codes + EOS), so a tiny
+        s1 and a tiny s2 synthesize together; train it with ``MultiPeriodDiscriminator.tiny()``
+        (all v2 periods at 1/8 of the channels). It reads 384-wide SSL features, the
+        encoder of the bundled whisper tiny.en that is the platform's offline SSL extractor.
+        """
         return cls(
+            ssl_dim=384,
             inter_channels=16,
             hidden_channels=32,
             filter_channels=64,
