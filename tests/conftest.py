@@ -58,3 +58,18 @@ def platform_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def dataset_id() -> str:
     """A dataset id no other test uses, so tests share one database safely."""
     return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run a test on one intra-op torch thread, restoring the count afterwards.
+
+    On a shared 2-core box, OpenMP workers contend for cores and small-tensor model
+    steps slow down by an order of magnitude; model test folders use this autouse.
+    """
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

@@ -7,7 +7,7 @@ thread keeps small-tensor steps fast on a shared, loaded CPU box.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -21,11 +21,8 @@ REF_RATE = 24_000
 
 
 @pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+def _one_thread(one_torch_thread: None) -> None:
+    """Small-tensor model steps run fastest on one thread on a shared box."""
 
 
 class FakeSSL:

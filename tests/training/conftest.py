@@ -6,8 +6,6 @@ an order of magnitude when OpenMP workers contend for cores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,11 +28,8 @@ SENTENCES = (
 
 
 @pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+def _one_thread(one_torch_thread: None) -> None:
+    """Small-tensor model steps run fastest on one thread on a shared box."""
 
 
 @pytest.fixture(scope="session")
