@@ -93,7 +93,8 @@ class SynthesisEngine:
             )
         self.device = torch.device(device)
         self.gpt = gpt.to(self.device).eval()
-        self.sovits = sovits.to(self.device).eval()
+        # Inference only: weight norm is folded into plain weights (idempotent, faster).
+        self.sovits = sovits.to(self.device).prepare_for_inference()
         self.ssl = ssl
         self.bert = bert
         self.lexicon = lexicon
