@@ -56,13 +56,21 @@ class DiscriminatorS(nn.Module):
 
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, Features]:
         # y: [B, 1, S] -> logits [B, N], feature maps
-        fmap: Features = []
-        for conv in self.convs:
-            y = F.leaky_relu(conv(y), LRELU_SLOPE)
-            fmap.append(y)
-        y = self.conv_post(y)
+        return _conv_stack(self.convs, self.conv_post, y)
+
+
+def _conv_stack(
+    convs: nn.ModuleList, conv_post: nn.Module, y: torch.Tensor
+) -> tuple[torch.Tensor, Features]:
+    """Leaky-ReLU convolutions, then the 1-channel post conv; every map is kept for the
+    feature-matching loss. Returns flattened logits [B, N] and the maps."""
+    fmap: Features = []
+    for conv in convs:
+        y = F.leaky_relu(conv(y), LRELU_SLOPE)
         fmap.append(y)
-        return y.flatten(1), fmap
+    y = conv_post(y)
+    fmap.append(y)
+    return y.flatten(1), fmap
 
 
 class DiscriminatorP(nn.Module):
@@ -90,14 +98,7 @@ class DiscriminatorP(nn.Module):
             pad = self.period - s % self.period
             y = F.pad(y, (0, pad), mode="reflect")
             s += pad
-        y = y.view(b, c, s // self.period, self.period)
-        fmap: Features = []
-        for conv in self.convs:
-            y = F.leaky_relu(conv(y), LRELU_SLOPE)
-            fmap.append(y)
-        y = self.conv_post(y)
-        fmap.append(y)
-        return y.flatten(1), fmap
+        return _conv_stack(self.convs, self.conv_post, y.view(b, c, s // self.period, self.period))
 
 
 class MultiPeriodDiscriminator(nn.Module):
