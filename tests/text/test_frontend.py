@@ -76,7 +76,7 @@ def test_empty_or_unspeakable_input_is_a_clear_error(text: str) -> None:
 
 def test_unsupported_language_is_rejected() -> None:
     with pytest.raises(TextError) as info:
-        text_to_phonemes("こんにちは", "ja")
+        text_to_phonemes("안녕하세요", "ko")
     assert info.value.reason == "unsupported_language"
 
 

@@ -1,14 +1,16 @@
 """Text to GPT-SoVITS v2 phonemes: the one entry point training and inference share.
 
-``text_to_phonemes`` normalizes (:func:`normalize_for_tts`), splits mixed zh/en text by
-script (:mod:`.segment`), runs each run through its G2P with the custom lexicon applied
-first, and maps phones to v2 symbol ids.
+``text_to_phonemes`` splits mixed zh/ja/en text by script (:mod:`.segment`),
+normalizes each run (:func:`normalize_for_tts`; Japanese: :func:`normalize_japanese`),
+runs it through its G2P with the custom lexicon applied first, and maps phones to v2
+symbol ids. Japanese needs the optional ``ja`` extra (pyopenjtalk-plus).
 
 ``word2ph`` follows upstream: for Mandarin it gives the phones of each character
 (2) and mark (1), used to spread per-character BERT features over phones; English
-has none (upstream returns ``None``; its BERT features are zeros). For mixed text the
-top-level ``word2ph`` is ``None`` and each Mandarin segment carries its own, as
-upstream computes BERT per language segment.
+has none (upstream returns ``None``; its BERT features are zeros). Japanese BERT
+features are zeros too, so its counts only cover the phones (see :mod:`.g2p_ja`).
+For mixed text the top-level ``word2ph`` is ``None`` and each segment carries its
+own, as upstream computes BERT per language segment.
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ import re
 from dataclasses import dataclass
 
 from voicemill.text.g2p_en import english_g2p
+from voicemill.text.g2p_ja import japanese_g2p, normalize_japanese
 from voicemill.text.g2p_zh import chinese_g2p
 from voicemill.text.lexicon import Lexicon
 from voicemill.text.normalize import TextError, normalize_for_tts, split_sentences
 from voicemill.text.segment import split_by_language
 from voicemill.text.symbols import PUNCTUATION, cleaned_text_to_sequence
 
-FRONTEND_LANGUAGES = frozenset({"auto", "en", "zh"})
-_HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+FRONTEND_LANGUAGES = frozenset({"auto", "en", "zh", "ja"})
+# Hanzi/kanji and kana: scripts written without spaces between words.
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _CLAUSE_BREAK_RE = re.compile(r"(?<=[,，、;；:：])")
 
 
 @dataclass(frozen=True)
 class PhonemeSegment:
-    """One single-language run: its normalized text, phones and (zh only) word2ph."""
+    """One single-language run: its normalized text, phones and (zh, ja) word2ph."""
 
     language: str
     norm_text: str
@@ -52,26 +56,34 @@ class Phonemes:
 def text_to_phonemes(text: str, language: str = "auto", lexicon: Lexicon | None = None) -> Phonemes:
     """Phonemes of ``text``.
 
-    ``language``: ``en`` reads everything as English (hanzi dropped); ``zh`` and
-    ``auto`` split Mandarin and English runs by script (``auto`` reads script-less
-    text such as "123" as English, ``zh`` as Mandarin). Raises ``TextError``
-    (``empty_text``) when nothing speakable remains, e.g. for emoji-only input.
+    ``language``: ``en`` reads everything as English (CJK dropped); ``zh`` and ``ja``
+    split English runs off by script and read all hanzi/kanji (and kana) in that
+    language; ``auto`` also tells Japanese from Mandarin (kanji in a clause with kana
+    are Japanese, see :mod:`.segment`). Script-less text such as "123" is English in
+    ``auto`` and the chosen language otherwise. Raises ``TextError`` (``empty_text``)
+    when nothing speakable remains, e.g. for emoji-only input, and (``missing_extra``)
+    for Japanese without the ``ja`` extra.
     """
     if language not in FRONTEND_LANGUAGES:
-        raise TextError("unsupported_language", f"language {language!r} is not one of auto, en, zh")
+        raise TextError(
+            "unsupported_language",
+            f"language {language!r} is not one of {sorted(FRONTEND_LANGUAGES)}",
+        )
     if not text or not text.strip():
         raise TextError("empty_text", "the text is empty")
     if language == "en":
         runs = [("en", text)]
+    elif language == "auto":
+        runs = [(run.language or "en", run.text) for run in split_by_language(text)]
     else:
-        fallback = "zh" if language == "zh" else "en"
-        runs = [(run.language or fallback, run.text) for run in split_by_language(text)]
+        runs = [(run.language or language, run.text) for run in split_by_language(text, language)]
     segments = [seg for lang, chunk in runs if (seg := _segment_phonemes(chunk, lang, lexicon))]
     if not segments:
         raise TextError("empty_text", f"nothing speakable in {text[:40]!r}")
     phones = [phone for seg in segments for phone in seg.phones]
     word2ph: list[int] | None = None
-    if all(seg.word2ph is not None for seg in segments):
+    single_language = len({seg.language for seg in segments}) == 1  # zh+ja mixes: per segment
+    if single_language and all(seg.word2ph is not None for seg in segments):
         word2ph = [count for seg in segments for count in seg.word2ph or ()]
     return Phonemes(
         phones=phones,
@@ -83,12 +95,15 @@ def text_to_phonemes(text: str, language: str = "auto", lexicon: Lexicon | None 
 
 
 def _segment_phonemes(text: str, language: str, lexicon: Lexicon | None) -> PhonemeSegment | None:
-    norm_text = normalize_for_tts(text, language)
+    norm_text = normalize_japanese(text) if language == "ja" else normalize_for_tts(text, language)
     if not any(ch.isalnum() for ch in norm_text):
         return None  # only marks or dropped symbols (emoji): nothing to say
     word2ph: tuple[int, ...] | None = None
     if language == "zh":
         phones, counts = chinese_g2p(norm_text, lexicon)
+        word2ph = tuple(counts)
+    elif language == "ja":
+        phones, counts = japanese_g2p(norm_text, lexicon)
         word2ph = tuple(counts)
     else:
         phones = english_g2p(norm_text, lexicon)
@@ -105,7 +120,7 @@ def split_for_synthesis(text: str, max_chars: int = 100, min_chars: int = 5) -> 
     merged into the next piece (the previous one at the end), as upstream does,
     because very short inputs synthesize badly.
     """
-    language = "zh" if _HAN_RE.search(text) else "en"
+    language = "zh" if _CJK_RE.search(text) else "en"
     pieces: list[str] = []
     for sentence in split_sentences(text, language):
         if len(sentence) <= max_chars:
@@ -137,6 +152,6 @@ def split_for_synthesis(text: str, max_chars: int = 100, min_chars: int = 5) -> 
 
 
 def _join(left: str, right: str) -> str:
-    """Concatenate two pieces; a space only between non-hanzi ends."""
-    joiner = "" if _HAN_RE.search(left[-1:] + right[:1]) else " "
+    """Concatenate two pieces; a space only between non-CJK ends."""
+    joiner = "" if _CJK_RE.search(left[-1:] + right[:1]) else " "
     return left + joiner + right

