@@ -8,7 +8,7 @@ import click
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
-_LANGUAGES = click.Choice(["auto", "en", "zh"])
+_LANGUAGES = click.Choice(["auto", "en", "zh", "ja"])
 
 
 @click.command()
@@ -28,6 +28,14 @@ _LANGUAGES = click.Choice(["auto", "en", "zh"])
     "--max-new-tokens", type=int, default=1500, show_default=True, help="Per segment (25/s)."
 )
 @click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "int8"]),
+    default="auto",
+    show_default=True,
+    help="auto: int8 GPT + bf16 decoder on CPUs with bf16 arithmetic, else fp32; "
+    "fp32 gives the same audio for a seed on every machine.",
+)
 def synth(
     s1: Path,
     s2: Path,
@@ -43,6 +51,7 @@ def synth(
     speed: float,
     max_new_tokens: int,
     device: str,
+    precision: str,
 ) -> None:
     """Speak TEXT in the voice of REF and write a 32 kHz 16-bit WAV to OUT."""
     import soundfile as sf
@@ -56,7 +65,9 @@ def synth(
     except ValidationError as exc:
         raise click.BadParameter(str(exc)) from exc
     try:
-        engine = SynthesisEngine.from_paths(s1, s2, ssl=ssl, bert=bert, device=device)
+        engine = SynthesisEngine.from_paths(
+            s1, s2, ssl=ssl, bert=bert, device=device, precision=precision
+        )
         voice = engine.prepare_voice(ref, prompt_text, prompt_language)
         result = engine.synthesize(text, voice, preset, language)
     except RejectedInput as exc:
@@ -65,5 +76,5 @@ def synth(
     sf.write(out, result.audio, result.sample_rate, subtype="PCM_16")
     click.echo(
         f"wrote {out} ({result.duration_s:.2f} s, {len(result.segments)} segments, "
-        f"seed {result.seed})"
+        f"seed {result.seed}, {engine.precision})"
     )

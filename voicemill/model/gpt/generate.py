@@ -52,14 +52,13 @@ def generate(
         prompt_semantic = phone_ids.new_zeros((b, 0))
     tp = prompt_semantic.shape[1]
 
-    param = model.ar_predict_layer.weight
     cache = KVCache.allocate(
         cfg.n_layers,
         b,
         cfg.n_heads,
         tx + tp + max_new_tokens,
         cfg.hidden_dim // cfg.n_heads,
-        dtype=param.dtype,
+        dtype=torch.float32,  # attention and sampling stay fp32 whatever the weights are
         device=device,
     )
     key_mask = torch.ones(b, tx + tp + max_new_tokens, dtype=torch.bool, device=device)
@@ -68,7 +67,7 @@ def generate(
     history[:, :tp] = prompt_semantic
     prompt_lens = torch.full((b,), tp, device=device)
     logits = model.predict(phone_ids, phone_lens, bert, prompt_semantic, prompt_lens, cache)
-    logits = logits[:, tp]  # [B, V] for the first new token
+    logits = logits[:, tp].float()  # [B, V] for the first new token
 
     generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
     rows = list(range(b))  # original index of each row still decoding
@@ -100,5 +99,5 @@ def generate(
                 break
             history, key_mask, tokens = history[keep], key_mask[keep], tokens[keep]
             cache.select(keep)
-        logits = model.decode_step(tokens, tp + step, key_mask, cache)
+        logits = model.decode_step(tokens, tp + step, key_mask, cache).float()
     return [outputs[r].clone() for r in range(b)]

@@ -47,10 +47,14 @@ class SinePositionalEncoding(nn.Module):
         self.dim = dim
         self.alpha = nn.Parameter(torch.ones(1))
         self.dropout = nn.Dropout(dropout)
+        self._table = torch.empty(0, dim)  # fp32 [T_known, C]; grown on demand, not saved
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        positions = torch.arange(start, start + x.shape[1], device=x.device)
-        pe = sinusoids(positions, self.dim).to(x.dtype)  # [T, C]
+        end = start + x.shape[1]
+        if self._table.shape[0] < end or self._table.device != x.device:
+            known = max(end, 2 * self._table.shape[0])  # doubling: decoding grows by one
+            self._table = sinusoids(torch.arange(known, device=x.device), self.dim)
+        pe = self._table[start:end].to(x.dtype)  # [T, C]
         return self.dropout(x + self.alpha * pe)  # [B, T, C]
 
 
@@ -59,6 +63,8 @@ class KVCache:
     """Preallocated per-layer keys/values, each [B, H, S_max, Dh]; ``length`` slots are filled.
 
     Decoding writes one slot per step instead of concatenating, so memory is allocated once.
+    Attention runs in the cache's dtype, which may be wider than the weights' (fp32 with
+    bf16 weights: CPU bf16 kernels are slow at these tiny per-step matmuls).
     """
 
     keys: list[torch.Tensor]
@@ -109,7 +115,8 @@ class SelfAttention(nn.Module):
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> torch.Tensor:
-        """x [B, T, C]; mask [B, 1, T, S] bool, True = may attend; S = cache.length + T."""
+        """x [B, T, C]; mask [B, 1, T, S]: bool (True = may attend) or additive float;
+        S = cache.length + T."""
         b, t, c = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # [B, T, 3C]
         q, k, v = qkv.view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
@@ -118,10 +125,11 @@ class SelfAttention(nn.Module):
             cache.keys[layer][:, :, cache.length : end] = k
             cache.values[layer][:, :, cache.length : end] = v
             k, v = cache.keys[layer][:, :, :end], cache.values[layer][:, :, :end]
+            q = q.to(k.dtype)  # attention runs in the cache's dtype (fp32 for bf16 weights)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
         )  # [B, H, T, Dh]
-        return self.out_proj(y.transpose(1, 2).reshape(b, t, c))
+        return self.out_proj(y.transpose(1, 2).reshape(b, t, c).to(x.dtype))
 
 
 class TransformerLayer(nn.Module):

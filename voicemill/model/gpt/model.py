@@ -71,7 +71,8 @@ class Text2SemanticModel(nn.Module):
 
     def embed_text(self, phone_ids: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
         """phone_ids [B, Tx], bert [B, 1024, Tx] (phone-aligned) -> [B, Tx, C]."""
-        x = self.ar_text_embedding(phone_ids) + self.bert_proj(bert.transpose(1, 2))
+        bert = bert.transpose(1, 2).to(self.bert_proj.weight.dtype)  # [B, Tx, 1024]
+        x = self.ar_text_embedding(phone_ids) + self.bert_proj(bert)
         return self.ar_text_position(x)
 
     def embed_audio(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -131,5 +132,8 @@ class Text2SemanticModel(nn.Module):
     ) -> torch.Tensor:
         """One cached step: tokens [B] at audio ``position``; key_mask [B, S_max] -> [B, V]."""
         x = self.embed_audio(tokens[:, None], position)  # [B, 1, C]
-        mask = key_mask[:, None, None, : cache.length + 1]  # [B, 1, 1, S]
+        allowed = key_mask[:, None, None, : cache.length + 1]  # [B, 1, 1, S]
+        # One additive mask for all layers: SDPA would convert a boolean one per layer.
+        mask = torch.zeros(allowed.shape, dtype=cache.keys[0].dtype, device=x.device)
+        mask.masked_fill_(~allowed, float("-inf"))
         return self.ar_predict_layer(self.h(x, mask, cache)[:, 0])

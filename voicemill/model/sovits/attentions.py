@@ -74,7 +74,7 @@ class MultiHeadAttention(nn.Module):
         scores = q @ k.transpose(-2, -1)  # [B, H, Tq, Tk]
         if self.window_size is not None:
             assert t_q == t_k, "relative attention is self-attention only"
-            index, inside = self._relative_index(t_q, x.device)
+            index, inside = self._relative_index(t_q, x.device, q.dtype)
             rel_logits = q @ self.emb_rel_k.unsqueeze(0).transpose(-2, -1)  # [B, H, T, 2w+1]
             rel_logits = torch.gather(rel_logits, 3, index.expand(b, self.n_heads, -1, -1))
             scores = scores + rel_logits * inside
@@ -93,13 +93,15 @@ class MultiHeadAttention(nn.Module):
         out = out.transpose(2, 3).reshape(b, -1, t_q)  # [B, C, Tq]
         return self.conv_o(out)
 
-    def _relative_index(self, t: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _relative_index(
+        self, t: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Offset index j - i + w clamped to the table, and where it is really inside it."""
         w = self.window_size
         assert w is not None
         pos = torch.arange(t, device=device)
         offset = pos.view(1, -1) - pos.view(-1, 1)  # [T, T]
-        inside = (offset.abs() <= w).float()
+        inside = (offset.abs() <= w).to(dtype)
         index = (offset + w).clamp(0, 2 * w)
         return index.view(1, 1, t, t), inside.view(1, 1, t, t)
 

@@ -148,7 +148,9 @@ class SynthesizerTrn(nn.Module):
         eps = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
         z_p = m_p + eps * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, ge, reverse=True)
-        return self.dec(z * y_mask, ge)  # [B, 1, T50 * hop]
+        dec_dtype = self.dec.conv_pre.weight.dtype  # bf16 when a faster precision is applied
+        wav = self.dec((z * y_mask).to(dec_dtype), ge.to(dec_dtype))
+        return wav.float()  # [B, 1, T50 * hop]
 
     def prepare_for_inference(self) -> SynthesizerTrn:
         """Eval mode with weight norm folded into plain weights (faster; not for training)."""
