@@ -15,3 +15,4 @@ test: setup
 
 bench: setup
 	.venv/bin/python bench/dataprep
+	.venv/bin/python bench/synthesis

@@ -22,7 +22,7 @@ fi
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 stamp=.venv/.voicemill-installed
-want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -30,4 +30,7 @@ echo "==> creating .venv and installing pinned dependencies (first run downloads
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+# resemblyzer (speaker similarity) declares webrtcvad, which breaks at import; its
+# module comes from webrtcvad-wheels (a dependency above), so skip its requirements.
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt resemblyzer
 echo "$want" > "$stamp"
