@@ -12,7 +12,15 @@ from voicemill.db import migrate
 from voicemill.db.server import Database, libpq_dsn
 from voicemill.settings import get_settings
 
-TABLES = {"datasets", "recordings", "utterances", "quarantine"}
+TABLES = {
+    "datasets",
+    "recordings",
+    "utterances",
+    "quarantine",
+    "speaker_profiles",
+    "model_alias_events",
+    "regression_results",
+}
 
 
 def _tables(settings) -> set[str]:
@@ -32,7 +40,7 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(platform_home: Path) -> 
         update={"database_url": fresh.render_as_string(hide_password=False)}
     )
     migrate.upgrade(settings)
-    assert migrate.current_revision(settings) == "0001"
+    assert migrate.current_revision(settings) == "0002"
     assert _tables(settings) >= TABLES
     migrate.upgrade(settings)  # idempotent
     from alembic import command
