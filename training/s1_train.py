@@ -10,7 +10,7 @@ optimises it with ScaledAdam at a locked lr of 0.002 — we use AdamW at that co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,12 +118,16 @@ class S1Trainer:
         train_cfg: S1TrainConfig,
         items: Sequence[S1Item],
         seed: int = 0,
+        init: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
+        """``init``: start from this state dict (fine-tuning) instead of a random init."""
         if not items:
             raise ValueError("no utterance passed the s1 filters")
         torch.manual_seed(seed)  # parameter init; dropout draws from the global stream
         self.items = list(items)
         self.model = Text2SemanticModel(model_cfg).train()
+        if init is not None:
+            self.model.load_state_dict(init)  # strict: the base must be this architecture
         self.optim = torch.optim.AdamW(
             self.model.parameters(),
             lr=train_cfg.lr,

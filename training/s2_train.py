@@ -141,6 +141,29 @@ def train_step_s2(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class S2Weights:
+    """Generator (and optionally discriminator) weights to fine-tune from.
+
+    Exported generators carry no posterior encoder (``enc_q``, training-only): it then
+    starts from its random init, as upstream's fine-tuning does. Anything else missing
+    or unexpected is an error.
+    """
+
+    generator: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor] | None = None
+
+    def load_into(self, net_g: SynthesizerTrn, net_d: nn.Module) -> None:
+        missing, unexpected = net_g.load_state_dict(self.generator, strict=False)
+        missing = [k for k in missing if not k.startswith("enc_q.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"base generator does not fit: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        if self.discriminator is not None:
+            net_d.load_state_dict(self.discriminator)
+
+
 class S2Trainer:
     """Models, optimisers, schedule and data order of one s2 run; resumable by state_dict.
 
@@ -155,7 +178,9 @@ class S2Trainer:
         train_cfg: S2TrainConfig,
         features: Sequence[UtteranceFeatures],
         seed: int = 0,
+        init: S2Weights | None = None,
     ) -> None:
+        """``init``: start from these weights (fine-tuning) instead of a random init."""
         self.items = usable(features, train_cfg)
         if not self.items:
             raise ValueError("no utterance within the s2 duration limits")
@@ -165,6 +190,8 @@ class S2Trainer:
         self.net_d = MultiPeriodDiscriminator(
             train_cfg.disc_periods, discriminator_width(model_cfg, train_cfg)
         ).train()
+        if init is not None:
+            init.load_into(self.net_g, self.net_d)
         self.optim_g, self.optim_d = build_optimizers(self.net_g, self.net_d, train_cfg)
         self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, train_cfg.lr_decay)
         self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, train_cfg.lr_decay)
