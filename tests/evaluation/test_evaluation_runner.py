@@ -1,0 +1,108 @@
+"""The evaluation run on real speech: clean speech of the speaker scores well, noise badly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import soxr
+
+from voicemill.evaluation import AsrJudge, DnsmosScorer, SpeakerEncoder
+from voicemill.evaluation.runner import evaluate_prompts, scoring_language
+from voicemill.synthesis.types import InferencePreset, SegmentTiming, SynthesisResult
+
+REFERENCES = (
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+    language: str
+
+
+PROMPTS = [
+    Prompt("en-1", "Please call me back tomorrow morning.", "en"),
+    Prompt("en-2", "I have 3 cats and 2 dogs.", "en"),
+    Prompt("mixed", "我们的 app 今天更新了。", "auto"),
+]
+
+
+@pytest.fixture(scope="module")
+def scorers() -> tuple[AsrJudge, SpeakerEncoder, DnsmosScorer]:
+    return AsrJudge(cpu_threads=1), SpeakerEncoder(), DnsmosScorer()
+
+
+def _result(audio: np.ndarray, rate: int) -> SynthesisResult:
+    audio32 = soxr.resample(audio, rate, 32_000).astype(np.float32)
+    timing = SegmentTiming(text="", start_s=0.0, end_s=audio32.size / 32_000, tokens=0)
+    return SynthesisResult(audio=audio32, segments=[timing], seed=0)
+
+
+def test_speaker_speech_scores_better_than_noise(speak, scorers) -> None:
+    judge, encoder, dnsmos = scorers
+    references = [speak(text, "m3") for text in REFERENCES]
+    presets = [InferencePreset(seed=1)] * len(PROMPTS)
+
+    def espeak_m3(text: str, preset: InferencePreset, language: str) -> SynthesisResult:
+        return _result(*speak(text, "zh" if language != "en" else "m3"))
+
+    def noise(text: str, preset: InferencePreset, language: str) -> SynthesisResult:
+        rng = np.random.default_rng(preset.seed)
+        return _result((0.1 * rng.standard_normal(32_000 * 2)).astype(np.float32), 32_000)
+
+    good = evaluate_prompts(
+        espeak_m3, PROMPTS, presets, references, judge=judge, encoder=encoder, dnsmos=dnsmos
+    )
+    bad = evaluate_prompts(
+        noise,
+        PROMPTS,
+        presets,
+        references,
+        judge=judge,
+        encoder=encoder,
+        dnsmos=dnsmos,
+        keep_samples=1,
+    )
+    assert [s.prompt_id for s in good.scores] == ["en-1", "en-2", "mixed"]
+    assert list(good.samples) == ["en-1", "en-2", "mixed"] and list(bad.samples) == ["en-1"]
+    english_good = [s for s in good.scores if s.language == "en"]
+    english_bad = [s for s in bad.scores if s.language == "en"]
+    assert all(s.wer is not None and s.wer <= 0.2 for s in english_good)
+    assert all(s.wer is not None and s.wer >= 0.8 for s in english_bad)
+    assert min(s.similarity for s in english_good) > max(s.similarity for s in english_bad) + 0.2
+    assert min(s.dnsmos_ovrl for s in english_good) > max(s.dnsmos_ovrl for s in english_bad)
+    assert all(s.rtf is not None and s.rtf >= 0 for s in good.scores)
+    # The English-only judge cannot hear the mixed prompt: recorded, not fatal.
+    mixed = good.scores[-1]
+    assert mixed.language == "zh" and mixed.cer is None and mixed.similarity is not None
+    assert good.skipped["intelligibility"] == ["mixed: no judge for zh"]
+
+
+def test_scoring_language_follows_the_script() -> None:
+    assert scoring_language("Hello there", "en") == "en"
+    assert scoring_language("你好", "zh") == "zh"
+    assert scoring_language("我们的 app", "auto") == "zh"
+    assert scoring_language("The app", "auto") == "en"
+
+
+def test_without_held_out_references_the_run_refuses_to_start(scorers) -> None:
+    judge, encoder, dnsmos = scorers
+    from voicemill.evaluation import EvaluationError
+
+    with pytest.raises(EvaluationError) as excinfo:
+        evaluate_prompts(
+            lambda *a: pytest.fail("nothing may be synthesized"),
+            PROMPTS,
+            [InferencePreset(seed=1)] * 3,
+            [],
+            judge=judge,
+            encoder=encoder,
+            dnsmos=dnsmos,
+        )
+    assert excinfo.value.reason == "empty_reference"
