@@ -220,3 +220,33 @@ def test_refuses_to_write_over_foreign_files_but_replaces_a_corpus(tmp_path: Pat
     (out / "stale.wav").write_bytes(b"")
     generate_demo_corpus(out, overwrite=True, **tiny)
     assert not (out / "stale.wav").exists()
+
+
+def test_a_speaker_subset_reads_what_it_reads_in_the_full_corpus(
+    small_corpus: Corpus, tmp_path: Path
+) -> None:
+    root, summary = small_corpus
+    kept = ("demo_zh_m2", "demo_en_m7")
+    subset = generate_demo_corpus(
+        tmp_path / "subset", seed=summary.seed, speakers=kept, **_size(summary)
+    )
+    assert subset.speakers == ["demo_en_m7", "demo_zh_m2"]  # in DEMO_SPEAKERS order
+    full = {d.dataset_id: d for d in summary.datasets}
+    for dataset in subset.datasets:
+        assert dataset.model_dump(exclude={"files"}) == full[dataset.dataset_id].model_dump(
+            exclude={"files"}
+        )
+        entry = next(e for e in dataset.files if e.name.startswith("rec01."))
+        same = next(e for e in full[dataset.dataset_id].files if e.name.startswith("rec01."))
+        sentences = read_truth(tmp_path / "subset" / entry.truth).sentences
+        assert [s.text for s in sentences] == [
+            s.text for s in read_truth(root / same.truth).sentences
+        ]
+    english = [e.name for e in subset.datasets[0].files if e.kind == "bad_input"]
+    assert sorted(english) == sorted(BAD_INPUT_CASES)  # all dealt to the one English speaker
+    assert not any(e.kind == "bad_input" for e in subset.datasets[1].files)
+    with pytest.raises(ValueError, match="demo_xx"):
+        generate_demo_corpus(tmp_path / "unknown", speakers=["demo_en_m7", "demo_xx"])
+    with pytest.raises(TypeError):
+        generate_demo_corpus(tmp_path / "string", speakers="demo_en_m7")
+    assert not (tmp_path / "unknown").exists() and not (tmp_path / "string").exists()
