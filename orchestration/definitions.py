@@ -16,6 +16,7 @@ from voicemill.assets.manifest import manifest_meets_expectations, training_mani
 from voicemill.orchestration.jobs import prepare_dataset_job
 from voicemill.orchestration.resources import (
     DatasetStorage,
+    MlflowResource,
     PostgresResource,
     SpeechRecognitionResource,
 )
@@ -36,5 +37,6 @@ defs = dg.Definitions(
         "postgres": PostgresResource(),
         "storage": DatasetStorage(),
         "speech": SpeechRecognitionResource(),
+        "mlflow": MlflowResource(),
     },
 )

@@ -111,3 +111,72 @@ class SpeechRecognitionResource(dg.ConfigurableResource):
     @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from voicemill.tracking import Tracker
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and model registry (see voicemill.tracking).
+
+    By default the platform's PostgreSQL (database ``<db>_mlflow``) holds runs and
+    registered models, and artifacts go to ``$VOICEMILL_HOME/mlflow-artifacts``.
+    MLflow's schema is created on first use, under a database lock. Clients are
+    explicit: nothing sets MLflow's process-wide tracking URI or active run.
+    """
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="Tracking URI; empty uses VOICEMILL_MLFLOW_TRACKING_URI or the platform "
+        "PostgreSQL.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Artifact root of new experiments; empty uses "
+        "VOICEMILL_MLFLOW_ARTIFACT_ROOT or $VOICEMILL_HOME/mlflow-artifacts.",
+    )
+    experiment_prefix: str = Field(
+        default="voicemill/", description="Prepended to every experiment name."
+    )
+
+    def resolved_tracking_uri(self) -> str:
+        from voicemill.tracking import store
+
+        return self.tracking_uri or store.tracking_uri(get_settings())
+
+    def experiment_name(self, name: str) -> str:
+        return f"{self.experiment_prefix}{name}"
+
+    def client(self) -> MlflowClient:
+        """An MlflowClient on the tracking store, also the model registry."""
+        from voicemill.tracking import store
+
+        root = store.as_uri(self.artifact_root) if self.artifact_root else None
+        return store.open_client(get_settings(), uri=self.resolved_tracking_uri(), root=root)
+
+    def tracker(self, experiment: str) -> Tracker:
+        """Runs of experiment ``{experiment_prefix}{experiment}``, created if missing."""
+        from voicemill.tracking import Tracker
+
+        return Tracker.open(
+            self.experiment_name(experiment),
+            tracking_uri=self.resolved_tracking_uri(),
+            artifact_root=self.artifact_root,
+        )
+
+    @staticmethod
+    def dagster_tags(
+        context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    ) -> dict[str, str]:
+        """Tags linking an MLflow run to the Dagster run, job, asset and partition."""
+        tags = {"dagster.run_id": context.run_id, "dagster.job": context.job_name}
+        if context.has_partition_key:
+            tags["dagster.partition"] = context.partition_key
+        if context.has_assets_def:
+            tags["dagster.asset"] = ",".join(
+                k.to_user_string() for k in sorted(context.assets_def.keys)
+            )
+        return tags

@@ -6,7 +6,9 @@ works on a fresh machine after ``scripts/setup.sh``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,14 +37,92 @@ def _run_dagster(args: list[str]) -> int:
     return subprocess.call([dagster, *args], env={**os.environ, **env}, cwd=PROJECT_ROOT)
 
 
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """Wait for a child that was asked to stop; SIGKILL its process group after ``timeout``."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
-def dev(host: str, port: int) -> None:
-    """Start the Dagster UI and daemon on the platform database."""
-    click.echo(f"Dagster UI on http://{host}:{port}")
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
-    raise SystemExit(_run_dagster(["dev", "-w", workspace, "-h", host, "-p", str(port)]))
+@click.option(
+    "--mlflow-port", default=5000, show_default=True, type=int, help="MLflow UI port (127.0.0.1)."
+)
+@click.option("--mlflow/--no-mlflow", "with_mlflow", default=True, help="Serve the MLflow UI.")
+def dev(host: str, port: int, mlflow_port: int, with_mlflow: bool) -> None:
+    """Start the Dagster UI and daemon, and the MLflow UI, on the platform database.
+
+    Both run as child processes in their own process groups; Ctrl-C or SIGTERM
+    stops them (Dagster gets SIGTERM, which it treats like Ctrl-C).
+    """
+    import threading
+
+    from voicemill.platform import bootstrap
+    from voicemill.tracking import server as mlflow_server
+    from voicemill.tracking import store
+
+    # Also when started with SIGINT ignored (a background job): the children inherit
+    # an ignored SIGINT, and dagster dev treats SIGTERM like SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    env = bootstrap()
+    settings = get_settings()
+    dagster_proc: subprocess.Popen[bytes] | None = None
+    mlflow_proc: subprocess.Popen[bytes] | None = None
+    stopping = threading.Event()
+    rc = 0
+    try:
+        uri = store.tracking_uri(settings)
+        if with_mlflow and store.is_database_uri(uri):
+            log_path = settings.home_dir / "logs" / "mlflow-server.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("ab") as log:
+                mlflow_proc = mlflow_server.start_server(
+                    port=mlflow_port, settings=settings, log_file=log
+                )
+
+            def watch(proc: subprocess.Popen[bytes] = mlflow_proc) -> None:
+                proc.wait()
+                if not stopping.is_set():
+                    click.echo(f"MLflow UI exited ({proc.returncode}); see {log_path}", err=True)
+
+            threading.Thread(target=watch, daemon=True).start()
+            click.echo(f"MLflow UI on http://127.0.0.1:{mlflow_port} (log: {log_path})")
+        elif with_mlflow:
+            click.echo(f"MLflow tracking server: {uri}")
+        click.echo(f"Dagster UI on http://{host}:{port}")
+        workspace = str(PROJECT_ROOT / "workspace.yaml")
+        dagster = str(Path(sys.executable).with_name("dagster"))
+        dagster_proc = subprocess.Popen(
+            [dagster, "dev", "-w", workspace, "-h", host, "-p", str(port)],
+            env={**os.environ, **env},
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+        rc = dagster_proc.wait()
+    except KeyboardInterrupt:
+        rc = 130
+    finally:
+        # Shutting down: a second Ctrl-C must not cut the cleanup short (it is bounded).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopping.set()
+        if dagster_proc is not None and dagster_proc.poll() is None:
+            dagster_proc.terminate()
+        if mlflow_proc is not None:
+            mlflow_server.stop_server(mlflow_proc)
+        if dagster_proc is not None:
+            _wait_or_kill(dagster_proc, timeout=90)
+    raise SystemExit(rc)
 
 
 @main.command(
@@ -88,6 +168,66 @@ def db_stop() -> None:
     from voicemill.db.server import stop_embedded
 
     click.echo("stopped" if stop_embedded() else "the embedded server was not running")
+
+
+@main.group()
+def mlflow() -> None:
+    """MLflow tracking: the UI, the store's URI, its schema."""
+
+
+@mlflow.command("ui")
+@click.option("--port", default=5000, show_default=True, type=int)
+def mlflow_ui(port: int) -> None:
+    """Serve the MLflow UI on 127.0.0.1 (voicemill dev starts it too)."""
+    from voicemill.platform import bootstrap
+    from voicemill.tracking import server as mlflow_server
+    from voicemill.tracking import store
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    bootstrap()
+    uri = store.tracking_uri()
+    if not store.is_database_uri(uri):
+        raise click.ClickException(f"the tracking store is a server already: {uri}")
+    proc = mlflow_server.start_server(port=port)
+    click.echo(f"MLflow UI on http://127.0.0.1:{port}")
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        rc = 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        mlflow_server.stop_server(proc)
+    raise SystemExit(rc)
+
+
+@mlflow.command("uri")
+def mlflow_uri() -> None:
+    """Print the tracking URI and the artifact root (e.g. for MLFLOW_TRACKING_URI)."""
+    from voicemill.platform import bootstrap
+    from voicemill.tracking import store
+
+    bootstrap()
+    click.echo(f"tracking uri:  {store.tracking_uri()}")
+    click.echo(f"artifact root: {store.artifact_root()}")
+
+
+@mlflow.command("migrate")
+def mlflow_migrate() -> None:
+    """Create or upgrade MLflow's tables (otherwise done on first use)."""
+    import time
+
+    from voicemill.platform import bootstrap
+    from voicemill.tracking import store
+
+    bootstrap()
+    started = time.perf_counter()
+    changed = store.ensure_schema()
+    state = "migrated" if changed else "already current"
+    click.echo(
+        f"MLflow schema {state} at {store.schema_head()} ({time.perf_counter() - started:.1f} s)"
+    )
 
 
 # -- corpus -------------------------------------------------------------------

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL of an external server; unset starts the embedded one.",
     )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; unset uses the platform PostgreSQL (`<db>_mlflow`).",
+    )
+    mlflow_artifact_root: str | None = Field(
+        default=None,
+        description="Where MLflow stores artifacts; unset uses $VOICEMILL_HOME/mlflow-artifacts.",
+    )
 
     @property
     def home_dir(self) -> Path:
