@@ -73,6 +73,7 @@ class Int8Weight(torch.Tensor):
     (``nn.Linear`` layers and the fused ``in_proj_weight``) runs unchanged.
     """
 
+    int8: torch.Tensor  # [out, in] the same values as a plain tensor (no dispatch per use)
     scales: torch.Tensor  # [out] in the activation dtype
 
     @staticmethod
@@ -81,29 +82,32 @@ class Int8Weight(torch.Tensor):
         scales = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0  # [out]
         quantized = (w / scales[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
         tensor = torch.Tensor._make_subclass(cls, quantized)
+        tensor.int8 = quantized
         tensor.scales = scales.to(activation_dtype)
         return tensor
 
     def dequantize(self) -> torch.Tensor:
         """The float weight these int8 values stand for: [out, in] fp32."""
-        return self.as_subclass(torch.Tensor).float() * self.scales.float()[:, None]
+        return self.int8.float() * self.scales.float()[:, None]
 
     @classmethod
     def __torch_function__(
         cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
-        kwargs = kwargs or {}
-        if func is F.linear:
+        if func is F.linear:  # the hot path: one call per projection per decoded token
             x, weight = args[0], args[1]
-            bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            rows = x.reshape(-1, x.shape[-1]).to(weight.scales.dtype).contiguous()  # [N, in]
-            y = torch.ops.aten._weight_int8pack_mm(
-                rows, weight.as_subclass(torch.Tensor), weight.scales
-            )  # [N, out]
-            y = y.view(*x.shape[:-1], -1)
-            return y if bias is None else y + bias
+            bias = args[2] if len(args) > 2 else (kwargs or {}).get("bias")
+            rows = x.reshape(-1, x.shape[-1])  # [N, in]
+            if rows.dtype != weight.scales.dtype:
+                rows = rows.to(weight.scales.dtype)
+            if not rows.is_contiguous():
+                rows = rows.contiguous()
+            y = torch.ops.aten._weight_int8pack_mm(rows, weight.int8, weight.scales)  # [N, out]
+            if bias is not None:
+                y.add_(bias)
+            return y.view(*x.shape[:-1], y.shape[-1])
         with torch._C.DisableTorchFunctionSubclass():
-            return func(*args, **kwargs)
+            return func(*args, **(kwargs or {}))
 
 
 def quantize_weights_int8(modules: nn.Module, activation_dtype: torch.dtype) -> int:
