@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from voicemill.commands.checkpoint import checkpoint
+from voicemill.commands.models import models
 from voicemill.commands.synth import synth
 from voicemill.settings import PROJECT_ROOT, get_settings
 
@@ -349,6 +350,7 @@ def demo(
 # Model commands live in voicemill.commands; they import torch only when they run.
 main.add_command(checkpoint)
 main.add_command(synth)
+main.add_command(models)
 
 if __name__ == "__main__":
     main()

@@ -126,3 +126,27 @@ def test_unknown_models_versions_and_missing_champions_are_clear(client, registe
     assert excinfo.value.reason == "unknown_model"
     with connect() as conn:  # the refused promotion left no audit row behind
         assert all(e["version"] != "9" for e in alias_history(conn, name))
+
+
+def test_operators_promote_roll_back_and_read_history_from_the_cli(registered) -> None:
+    from click.testing import CliRunner
+
+    from voicemill.commands.models import models
+
+    name, _ = registered
+    runner = CliRunner()
+    first = runner.invoke(models, ["promote", name, "2", "--reason", "gate ok", "--actor", "al"])
+    assert first.exit_code == 0, first.output
+    assert f"{name}: champion - -> 2" in first.output
+    runner.invoke(models, ["promote", name, "3", "--reason", "better", "--actor", "al"])
+    listed = runner.invoke(models, ["list", name])
+    assert listed.exit_code == 0
+    assert listed.output.splitlines()[0].split()[:2] == ["3", "challenger,champion"]
+    back = runner.invoke(models, ["rollback", name, "--reason", "artifacts", "--actor", "op"])
+    assert back.exit_code == 0 and "champion 3 -> 2 (rolled back)" in back.output
+    history = runner.invoke(models, ["history", name])
+    assert "rollback" in history.output and "op: artifacts" in history.output
+    missing = runner.invoke(models, ["rollback", "no-such-voice", "--reason", "x"])
+    assert missing.exit_code != 0 and "no_champion" in missing.output
+    no_reason = runner.invoke(models, ["rollback", name])
+    assert no_reason.exit_code == 2 and "--reason" in no_reason.output
