@@ -9,7 +9,6 @@ are the hand-off between stages (``deps``), not pickled outputs: audio never
 travels through an IO manager.
 """
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -1,6 +1,5 @@
 """The training manifest asset and the Great Expectations check that guards it."""
 
-
 import warnings
 
 import dagster as dg

@@ -13,8 +13,16 @@ from voicemill.assets.datasets import (
     utterance_segments,
 )
 from voicemill.assets.manifest import manifest_meets_expectations, training_manifest
-from voicemill.orchestration.jobs import prepare_dataset_job
+from voicemill.assets.release import (
+    challenger_earns_champion,
+    voice_champion,
+    voice_evaluation,
+    voice_release,
+)
+from voicemill.assets.voices import base_model, voice_features, voice_model
+from voicemill.orchestration.jobs import prepare_dataset_job, pretrain_base_job, train_voice_job
 from voicemill.orchestration.resources import (
+    BaseModelResource,
     DatasetStorage,
     MlflowResource,
     PostgresResource,
@@ -29,14 +37,21 @@ defs = dg.Definitions(
         utterance_segments,
         aligned_utterances,
         training_manifest,
+        base_model,
+        voice_features,
+        voice_model,
+        voice_evaluation,
+        voice_release,
+        voice_champion,
     ],
-    asset_checks=[manifest_meets_expectations],
-    jobs=[prepare_dataset_job],
+    asset_checks=[manifest_meets_expectations, challenger_earns_champion],
+    jobs=[prepare_dataset_job, pretrain_base_job, train_voice_job],
     sensors=[recordings_inbox_sensor],
     resources={
         "postgres": PostgresResource(),
         "storage": DatasetStorage(),
         "speech": SpeechRecognitionResource(),
         "mlflow": MlflowResource(),
+        "base": BaseModelResource(),
     },
 )

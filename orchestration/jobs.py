@@ -15,3 +15,20 @@ prepare_dataset_job = dg.define_asset_job(
     partitions_def=datasets_partitions,
     tags={"dagster/priority": "0", "voicemill/lane": "data"},
 )
+
+pretrain_base_job = dg.define_asset_job(
+    name="pretrain_base",
+    description="The base checkpoints: validate the configured files, or pretrain the tiny base.",
+    selection=dg.AssetSelection.assets("base_model"),
+    tags={"dagster/priority": "-1", "voicemill/lane": "training"},
+)
+
+train_voice_job = dg.define_asset_job(
+    name="train_voice",
+    description="Features → fine-tune → evaluate → register → gate → champion for one speaker.",
+    selection=dg.AssetSelection.assets(
+        "voice_features", "voice_model", "voice_evaluation", "voice_release", "voice_champion"
+    ),
+    partitions_def=datasets_partitions,
+    tags={"dagster/priority": "-1", "voicemill/lane": "training"},
+)

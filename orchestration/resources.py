@@ -180,3 +180,35 @@ class MlflowResource(dg.ConfigurableResource):
                 k.to_user_string() for k in sorted(context.assets_def.keys)
             )
         return tags
+
+
+class BaseModelResource(dg.ConfigurableResource):
+    """The base checkpoints every voice is fine-tuned from.
+
+    Point it at official pretrained files (s1 ``.ckpt``, s2G/s2D ``.pth``) and, for them,
+    the ``chinese-hubert-base`` and ``chinese-roberta-wwm-ext-large`` directories. Left
+    empty (the embedded default), the ``base_model`` asset pretrains the ``tiny`` preset on
+    the demo corpus so the whole flow runs offline; its SSL features then come from the
+    bundled Whisper tiny.en encoder.
+    """
+
+    s1_path: str | None = Field(default=None, description="Official s1 .ckpt (GPT).")
+    s2g_path: str | None = Field(default=None, description="Official s2G .pth (SoVITS G).")
+    s2d_path: str | None = Field(default=None, description="Official s2D .pth (optional).")
+    hubert_dir: str | None = Field(
+        default=None, description="chinese-hubert-base dir; empty = bundled Whisper encoder."
+    )
+    bert_dir: str | None = Field(
+        default=None, description="chinese-roberta-wwm-ext-large dir; empty = zero BERT."
+    )
+    models_root: str | None = Field(
+        default=None, description="Where base and voice checkpoints go; default $HOME/models."
+    )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.s1_path and self.s2g_path)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.models_root) if self.models_root else get_settings().home_dir / "models"

@@ -6,7 +6,6 @@ partition if needed and requests one run keyed by it, so a folder is never
 prepared twice for the same contents, however often the sensor ticks.
 """
 
-
 import hashlib
 import json
 import time

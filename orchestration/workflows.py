@@ -83,9 +83,7 @@ def dataset_overview() -> list[dict[str, Any]]:
         ).fetchall()
 
 
-def print_dataset_summary(
-    dataset_id: str, result: dg.ExecuteInProcessResult | None = None
-) -> None:
+def print_dataset_summary(dataset_id: str, result: dg.ExecuteInProcessResult | None = None) -> None:
     from voicemill.data.layout import DatasetLayout
     from voicemill.db import catalog
     from voicemill.settings import get_settings

@@ -1,0 +1,164 @@
+"""The voice chain as real Dagster runs: base → fine-tune → evaluate → register → gate.
+
+One demo speaker goes through the data pipeline; a tiny base is pretrained on it; the
+``train_voice`` job then fine-tunes, scores (real ASR judge, speaker encoder, DNSMOS),
+registers in the real MLflow registry and promotes through the blocking gate. A second
+run with an impossible gate stays challenger, with the failure audited.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+BENCHMARK = Path(__file__).with_name("data") / "mini_benchmark.yaml"
+SPEAKER = "demo_en_m3"
+LENIENT = {"max_error": 5.0, "min_similarity": -1.0, "min_dnsmos": 0.0, "n_resamples": 200}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread: None) -> None:
+    """Tiny models train fastest on one thread on the shared box."""
+
+
+@pytest.fixture(scope="module")
+def dataset_id(platform_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    import dagster as dg
+
+    from voicemill.corpus import generate_demo_corpus
+    from voicemill.orchestration.workflows import prepare_datasets, register_dataset
+
+    root = tmp_path_factory.mktemp("voice_flow") / "corpus"
+    corpus = generate_demo_corpus(
+        root, speakers=(SPEAKER,), seed=1, recordings_per_speaker=3, sentences_per_recording=4
+    )
+    dataset_id = "voice_flow_en_m3"  # fixed: the held-out split hashes utterance ids
+    instance = dg.DagsterInstance.get()
+    register_dataset(dataset_id, str(root / SPEAKER), language="en", dagster_instance=instance)
+    (result,) = prepare_datasets([dataset_id], instance).values()
+    assert result.success
+    del corpus
+    return dataset_id
+
+
+def _run(job: str, partition: str | None, ops: dict):
+    import dagster as dg
+
+    from voicemill.orchestration.definitions import defs
+
+    return defs.resolve_job_def(job).execute_in_process(
+        partition_key=partition,
+        instance=dg.DagsterInstance.get(),
+        run_config={"ops": ops},
+        raise_on_error=False,
+    )
+
+
+def _voice_ops(seed: int, gate: dict) -> dict:
+    return {
+        "voice_model": {
+            "config": {
+                "sovits_epochs": 1,
+                "gpt_epochs": 2,
+                "batch_size": 2,
+                "sovits_lr": 1e-3,
+                "validation_fraction": 0.3,
+                "seed": seed,
+            }
+        },
+        "voice_evaluation": {"config": {"benchmark": str(BENCHMARK), "max_new_tokens": 100}},
+        "voice_release_challenger_earns_champion": {"config": gate},
+    }
+
+
+@pytest.fixture(scope="module")
+def base_run(dataset_id: str):
+    ops = {
+        "base_model": {
+            "config": {
+                "datasets": [dataset_id],
+                "sovits_epochs": 1,
+                "gpt_epochs": 2,
+                "batch_size": 2,
+            }
+        }
+    }
+    return _run("pretrain_base", None, ops)
+
+
+def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
+    dataset_id: str, base_run
+) -> None:
+    from voicemill.db.catalog import connect
+    from voicemill.release.audit import alias_history
+    from voicemill.release.profiles import get_profile
+    from voicemill.release.registry import CHALLENGER, CHAMPION, alias_version
+    from voicemill.tracking import open_client
+
+    assert base_run.success
+    first = _run("train_voice", dataset_id, _voice_ops(seed=0, gate=LENIENT))
+    assert first.success, [e.message for e in first.all_events if e.is_failure]
+    (check,) = first.get_asset_check_evaluations()
+    assert check.passed
+    name = f"voice-{dataset_id}"
+    client = open_client()
+    assert alias_version(client, name, CHAMPION) == "1"
+    version = client.get_model_version(name, "1")
+    run = client.get_run(version.run_id)
+    assert run.data.tags["voicemill.dataset"] == dataset_id
+    assert "sovits/val_loss" in run.data.metrics and "eval/similarity_mean" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+    assert {"config", "plots", "evaluation", "voice", "checkpoints.json"} <= artifacts
+    with connect() as conn:
+        profile = get_profile(conn, dataset_id)
+    assert profile.model_name == name and profile.evaluated_model_version == "1"
+    assert "similarity_mean" in profile.quality_scores
+
+    impossible = {**LENIENT, "min_dnsmos": 5.0}
+    second = _run("train_voice", dataset_id, _voice_ops(seed=1, gate=impossible))
+    assert not second.success  # the blocking check stops voice_champion
+    (check,) = second.get_asset_check_evaluations()
+    assert not check.passed
+    materialized = {
+        e.asset_key.to_user_string() for e in second.all_events if e.is_step_materialization
+    }
+    assert "voice_release" in materialized and "voice_champion" not in materialized
+    assert alias_version(client, name, CHAMPION) == "1"
+    assert alias_version(client, name, CHALLENGER) == "2"
+    with connect() as conn:
+        failed = [e for e in alias_history(conn, name) if e["action"] == "gate_failed"]
+    assert [e["version"] for e in failed] == ["2"] and "dnsmos" in failed[0]["reason"]
+
+
+def test_invalid_launch_config_fails_before_training(dataset_id: str, base_run) -> None:
+    ops = _voice_ops(seed=0, gate=LENIENT)
+    ops["voice_model"]["config"]["stages"] = ["gpt", "sovits"]
+    result = _run("train_voice", dataset_id, ops)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "sovits comes first" in str(failure.event_specific_data.error.message)
+
+
+def test_a_manifest_failing_its_expectations_blocks_training(
+    dataset_id: str, base_run, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from voicemill.orchestration.resources import DatasetStorage
+
+    path = DatasetStorage().layout(dataset_id).manifest_path
+    saved = path.read_bytes()
+    manifest = pd.read_parquet(path)
+    manifest.loc[0, "text"] = ""  # an utterance without text
+    manifest.loc[1, "sample_rate"] = 8000
+    manifest.to_parquet(path)
+    try:
+        result = _run("train_voice", dataset_id, _voice_ops(seed=3, gate=LENIENT))
+    finally:
+        path.write_bytes(saved)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.event_specific_data.error.message)
+    assert failure.step_key == "voice_features" and "fails its expectations" in message
+    assert "sample_rate" in message and "text" in message
