@@ -15,29 +15,40 @@ HEAVY_MODULES = ["torch", "great_expectations", "whisperx", "silero_vad", "pocke
                  "faster_whisper", "transformers", "librosa"]  # fmt: skip
 
 
-def test_definitions_expose_the_data_pipeline() -> None:
+def test_definitions_expose_the_data_pipeline_and_the_voice_chain() -> None:
     from voicemill.orchestration.definitions import defs
 
     repo = defs.get_repository_def()
     keys = sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys())
-    assert keys == [
+    data = [
         "aligned_utterances",
         "raw_recordings",
         "standardized_recordings",
         "training_manifest",
         "utterance_segments",
     ]
-    for key in keys:
+    voices = [
+        "voice_champion",
+        "voice_evaluation",
+        "voice_features",
+        "voice_model",
+        "voice_release",
+    ]
+    assert keys == sorted([*data, *voices, "base_model"])
+    for key in data + voices:
         partitions = repo.asset_graph.get(dg.AssetKey(key)).partitions_def
         assert isinstance(partitions, dg.DynamicPartitionsDefinition)
         assert partitions.name == "datasets"
+    assert repo.asset_graph.get(dg.AssetKey("base_model")).partitions_def is None
     checks = {c.name: c for c in repo.asset_graph.asset_check_keys}
-    assert set(checks) == {"manifest_meets_expectations"}
-    job = defs.resolve_job_def("prepare_dataset")
-    assert job.tags["dagster/priority"] == "0"
+    assert set(checks) == {"manifest_meets_expectations", "challenger_earns_champion"}
+    assert defs.resolve_job_def("prepare_dataset").tags["dagster/priority"] == "0"
+    assert defs.resolve_job_def("train_voice").tags["voicemill/lane"] == "training"
     assert {s.name for s in repo.sensor_defs} == {"recordings_inbox_sensor"}
     aligned = repo.assets_defs_by_key[dg.AssetKey("aligned_utterances")]
     assert aligned.op.pool == "asr"
+    for training in ("base_model", "voice_model"):  # training runs queue, never collide
+        assert repo.assets_defs_by_key[dg.AssetKey(training)].op.pool == "gpu"
 
 
 def test_loading_definitions_imports_no_heavy_library() -> None:
