@@ -340,6 +340,8 @@ with warnings.catch_warnings():
             run.log_file(plot, "plots")
             hashes = result.files.sha256()
             run.log_dict(hashes, "checkpoints.json")
+            split = {"train_ids": result.train_ids, "validation_ids": result.validation_ids}
+            run.log_dict(split, "split.json")  # the held-out clips nightly regressions reuse
             run_id = run.run_id
         record = {
             "dataset": dataset_id,

@@ -13,6 +13,11 @@ from voicemill.assets.datasets import (
     utterance_segments,
 )
 from voicemill.assets.manifest import manifest_meets_expectations, training_manifest
+from voicemill.assets.regression import (
+    champion_regression,
+    nightly_regression_job,
+    nightly_regression_schedule,
+)
 from voicemill.assets.release import (
     challenger_earns_champion,
     voice_champion,
@@ -43,9 +48,11 @@ defs = dg.Definitions(
         voice_evaluation,
         voice_release,
         voice_champion,
+        champion_regression,
     ],
     asset_checks=[manifest_meets_expectations, challenger_earns_champion],
-    jobs=[prepare_dataset_job, pretrain_base_job, train_voice_job],
+    jobs=[prepare_dataset_job, pretrain_base_job, train_voice_job, nightly_regression_job],
+    schedules=[nightly_regression_schedule],
     sensors=[recordings_inbox_sensor],
     resources={
         "postgres": PostgresResource(),

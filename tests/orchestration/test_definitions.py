@@ -28,6 +28,7 @@ def test_definitions_expose_the_data_pipeline_and_the_voice_chain() -> None:
         "utterance_segments",
     ]
     voices = [
+        "champion_regression",
         "voice_champion",
         "voice_evaluation",
         "voice_features",
@@ -41,7 +42,13 @@ def test_definitions_expose_the_data_pipeline_and_the_voice_chain() -> None:
         assert partitions.name == "datasets"
     assert repo.asset_graph.get(dg.AssetKey("base_model")).partitions_def is None
     checks = {c.name: c for c in repo.asset_graph.asset_check_keys}
-    assert set(checks) == {"manifest_meets_expectations", "challenger_earns_champion"}
+    assert set(checks) == {
+        "manifest_meets_expectations",
+        "challenger_earns_champion",
+        "champion_holds_its_scores",
+    }
+    (nightly,) = repo.schedule_defs
+    assert nightly.name == "nightly_regression_schedule" and nightly.cron_schedule == "0 3 * * *"
     assert defs.resolve_job_def("prepare_dataset").tags["dagster/priority"] == "0"
     assert defs.resolve_job_def("train_voice").tags["voicemill/lane"] == "training"
     assert {s.name for s in repo.sensor_defs} == {"recordings_inbox_sensor"}

@@ -87,8 +87,14 @@ def base_run(dataset_id: str):
     return _run("pretrain_base", None, ops)
 
 
+@pytest.fixture(scope="module")
+def first_release(dataset_id: str, base_run):
+    assert base_run.success
+    return _run("train_voice", dataset_id, _voice_ops(seed=0, gate=LENIENT))
+
+
 def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
-    dataset_id: str, base_run
+    dataset_id: str, first_release
 ) -> None:
     from voicemill.db.catalog import connect
     from voicemill.release.audit import alias_history
@@ -96,8 +102,7 @@ def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
     from voicemill.release.registry import CHALLENGER, CHAMPION, alias_version
     from voicemill.tracking import open_client
 
-    assert base_run.success
-    first = _run("train_voice", dataset_id, _voice_ops(seed=0, gate=LENIENT))
+    first = first_release
     assert first.success, [e.message for e in first.all_events if e.is_failure]
     (check,) = first.get_asset_check_evaluations()
     assert check.passed
@@ -162,3 +167,43 @@ def test_a_manifest_failing_its_expectations_blocks_training(
     message = str(failure.event_specific_data.error.message)
     assert failure.step_key == "voice_features" and "fails its expectations" in message
     assert "sample_rate" in message and "text" in message
+
+
+def test_nightly_schedule_rescores_champions_and_records_drift(
+    dataset_id: str, first_release
+) -> None:
+    import datetime as dt
+
+    import dagster as dg
+
+    from voicemill.assets.regression import nightly_regression_schedule
+    from voicemill.db.catalog import connect
+    from voicemill.orchestration.resources import MlflowResource
+    from voicemill.release.audit import regression_history
+
+    assert first_release.success
+    context = dg.build_schedule_context(
+        instance=dg.DagsterInstance.get(),
+        resources={"mlflow": MlflowResource()},
+        scheduled_execution_time=dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC),
+    )
+    requests = nightly_regression_schedule(context)
+    ours = [r for r in requests if r.partition_key == dataset_id]
+    assert [r.run_key for r in ours] == [f"2026-12-01:{dataset_id}:v1"]
+
+    def nightly(**tolerance: float):
+        config = {"benchmark": str(BENCHMARK), "max_new_tokens": 100, **tolerance}
+        return _run("nightly_regression", dataset_id, {"champion_regression": {"config": config}})
+
+    steady = nightly()  # seeded fp32 synthesis: the champion reproduces its scores
+    assert steady.success
+    (check,) = steady.get_asset_check_evaluations()
+    assert check.passed
+    strict = nightly(similarity=-1.0)  # a "drift" of 0 now exceeds the tolerance
+    (check,) = strict.get_asset_check_evaluations()
+    assert not check.passed
+    with connect() as conn:
+        history = regression_history(conn, f"voice-{dataset_id}")
+    assert [r["passed"] for r in history] == [True, False]
+    assert all(abs(d) < 1e-6 for d in history[0]["drift"].values())
+    assert history[0]["baseline"] and history[0]["model_version"] == "1"
