@@ -145,6 +145,7 @@ def run_demo(
     regenerate: bool = False,
     recordings_per_speaker: int = 3,
     sentences_per_recording: int = 8,
+    voices: bool = True,
 ) -> dict[str, bool]:
     """Generate the demo corpus, register its datasets and prepare them all."""
     from voicemill.corpus import generate_demo_corpus, read_corpus_summary
@@ -170,6 +171,10 @@ def run_demo(
     dataset_ids = corpus.speakers
     results = prepare_datasets(dataset_ids, dagster_instance)
 
+    voices_ok = {}
+    if voices and all(r.success for r in results.values()):
+        voices_ok = train_demo_voices(dataset_ids, dagster_instance)
+
     click.echo("\n==> demo finished")
     for dataset_id in dataset_ids:
         print_dataset_summary(dataset_id, results[dataset_id])
@@ -185,4 +190,72 @@ def run_demo(
         "      e.g. SELECT stage, reason, count(*) FROM quarantine GROUP BY 1, 2;\n"
         "  Dataset summaries:                          voicemill dataset list | show ID"
     )
-    return {dataset_id: result.success for dataset_id, result in results.items()}
+    if voices_ok:
+        click.echo(
+            "  MLflow UI (runs, metrics, plots, models):   voicemill dev   → http://127.0.0.1:5000\n"
+            "  Released voices and their history:         voicemill models list | history NAME"
+        )
+        for dataset_id, ok in voices_ok.items():
+            click.echo(f"  voice-{dataset_id}: {'champion released' if ok else 'FAILED'}")
+    return {
+        dataset_id: result.success and voices_ok.get(dataset_id, True)
+        for dataset_id, result in results.items()
+    }
+
+
+DEMO_RELEASE_PROFILE = "demo_release.yaml"
+
+
+def demo_release_ops() -> dict[str, dict[str, Any]]:
+    """Run config of the demo's voice jobs from quality/demo_release.yaml, validated."""
+    import yaml
+
+    from voicemill.assets.release import EvaluationConfig, GateCheckConfig
+    from voicemill.assets.voices import AdaptationLaunchConfig, BaseModelConfig
+    from voicemill.quality.benchmark import BENCHMARK_FILE
+
+    raw = yaml.safe_load(BENCHMARK_FILE.with_name(DEMO_RELEASE_PROFILE).read_text())
+    sections = {
+        "base_model": BaseModelConfig,
+        "voice_model": AdaptationLaunchConfig,
+        "voice_evaluation": EvaluationConfig,
+        "voice_release_challenger_earns_champion": GateCheckConfig,
+    }
+    raw["voice_release_challenger_earns_champion"] = raw.pop("gate")
+    return {
+        op: {"config": config_cls(**raw.get(op, {})).model_dump(exclude_none=True)}
+        for op, config_cls in sections.items()
+    }
+
+
+def train_demo_voices(
+    dataset_ids: list[str], dagster_instance: dg.DagsterInstance
+) -> dict[str, bool]:
+    """Pretrain the tiny base on the demo datasets, then release one voice per speaker."""
+    from voicemill.orchestration.definitions import defs
+
+    ops = demo_release_ops()
+    click.echo("\n==> pretraining the tiny base model on the demo datasets")
+    base_config = {**ops["base_model"]["config"], "datasets": dataset_ids}
+    base = defs.resolve_job_def("pretrain_base").execute_in_process(
+        instance=dagster_instance,
+        raise_on_error=False,
+        tags={"voicemill/trigger": "demo"},
+        run_config={"ops": {"base_model": {"config": base_config}}},
+    )
+    if not base.success:
+        return dict.fromkeys(dataset_ids, False)
+    voice_ops = {k: v for k, v in ops.items() if k != "base_model"}
+    job = defs.resolve_job_def("train_voice")
+    outcome = {}
+    for dataset_id in dataset_ids:
+        click.echo(f"==> fine-tuning, evaluating and releasing voice-{dataset_id}")
+        result = job.execute_in_process(
+            partition_key=dataset_id,
+            instance=dagster_instance,
+            raise_on_error=False,
+            tags={"voicemill/trigger": "demo"},
+            run_config={"ops": voice_ops},
+        )
+        outcome[dataset_id] = result.success
+    return outcome

@@ -15,7 +15,9 @@ def test_demo_prepares_every_dataset_and_quarantines_what_it_should(
     from voicemill.orchestration.workflows import run_demo, unexpected_outcomes
 
     corpus_dir = tmp_path / "corpus"
-    results = run_demo(corpus_dir, recordings_per_speaker=1, sentences_per_recording=3)
+    results = run_demo(
+        corpus_dir, recordings_per_speaker=1, sentences_per_recording=3, voices=False
+    )
     corpus = read_corpus_summary(corpus_dir)
     assert set(results) == set(corpus.speakers) and len(results) >= 5
     assert all(results.values()), results

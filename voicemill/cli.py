@@ -328,13 +328,20 @@ def dataset_show(dataset_id: str) -> None:
 @click.option("--regenerate", is_flag=True, help="Regenerate the demo corpus first.")
 @click.option("--recordings-per-speaker", default=3, show_default=True)
 @click.option("--sentences-per-recording", default=8, show_default=True)
+@click.option(
+    "--voices/--no-voices",
+    default=True,
+    show_default=True,
+    help="Also pretrain the tiny base and release one voice per speaker.",
+)
 def demo(
     corpus_dir: Path | None,
     regenerate: bool,
     recordings_per_speaker: int,
     sentences_per_recording: int,
+    voices: bool,
 ) -> None:
-    """Generate the demo corpus and prepare every dataset in it, end to end."""
+    """Generate the demo corpus, prepare every dataset and release a voice per speaker."""
     from voicemill.orchestration.workflows import run_demo
 
     results = run_demo(
@@ -342,6 +349,7 @@ def demo(
         regenerate=regenerate,
         recordings_per_speaker=recordings_per_speaker,
         sentences_per_recording=sentences_per_recording,
+        voices=voices,
     )
     if not all(results.values()):
         raise SystemExit(1)
