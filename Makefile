@@ -16,3 +16,4 @@ test: setup
 bench: setup
 	.venv/bin/python bench/dataprep
 	.venv/bin/python bench/synthesis
+	.venv/bin/python bench/adaptation
