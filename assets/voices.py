@@ -367,8 +367,12 @@ with warnings.catch_warnings():
                 "epochs": dg.MetadataValue.json(
                     {stage: len(r.history) for stage, r in result.stages.items()}
                 ),
+                "resumed_from_epoch": dg.MetadataValue.json(
+                    {stage: r.resumed_from_epoch for stage, r in result.stages.items()}
+                ),
                 "checkpoint_sha256": dg.MetadataValue.json(hashes),
                 "loss_curves": dg.MetadataValue.path(str(plot)),
+                "run_dir": dg.MetadataValue.path(str(workdir)),
             }
         )
 

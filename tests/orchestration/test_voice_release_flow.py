@@ -207,3 +207,83 @@ def test_nightly_schedule_rescores_champions_and_records_drift(
     assert [r["passed"] for r in history] == [True, False]
     assert all(abs(d) < 1e-6 for d in history[0]["drift"].values())
     assert history[0]["baseline"] and history[0]["model_version"] == "1"
+
+
+def test_a_killed_training_run_resumes_where_it_stopped(dataset_id: str, base_run) -> None:
+    """A real process kill mid-training (SIGKILL), then the same launch again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from voicemill.orchestration.resources import BaseModelResource
+    from voicemill.release.records import voice_dir
+
+    assert base_run.success
+    ops = _voice_ops(seed=7, gate=LENIENT)
+    ops["voice_model"]["config"].update(sovits_epochs=6, gpt_epochs=1)
+    selection = ["voice_features", "voice_model"]
+    runs = voice_dir(BaseModelResource().root, dataset_id) / "runs"
+    before = set(runs.iterdir()) if runs.exists() else set()
+    code = (
+        "import dagster as dg\n"
+        "from voicemill.orchestration.definitions import defs\n"
+        "from voicemill.platform import bootstrap\n"
+        "bootstrap()\n"
+        "job = defs.resolve_job_def('train_voice')\n"
+        f"job.get_subset(asset_selection={{dg.AssetKey(k) for k in {selection!r}}})"
+        f".execute_in_process(partition_key={dataset_id!r}, instance=dg.DagsterInstance.get(),"
+        f" run_config={{'ops': {{'voice_model': {ops['voice_model']!r}}}}})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 300
+    state = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        new = set(runs.iterdir()) - before if runs.exists() else set()
+        if new and (candidate := next(iter(new)) / "sovits" / "state.pt").exists():
+            state = candidate
+            break
+        time.sleep(0.5)
+    assert state is not None, "training never saved its first epoch"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    import dagster as dg
+
+    from voicemill.orchestration.definitions import defs
+
+    # What run monitoring and the concurrency daemon do for a dead run: mark it failed
+    # and free the `gpu` pool slot it held, so the retry can claim it.
+    instance = dg.DagsterInstance.get()
+    dead = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED], tags={"dagster/partition": dataset_id}
+        )
+    )
+    assert len(dead) == 1
+    instance.report_run_failed(dead[0])
+    instance.event_log_storage.free_concurrency_slots_for_run(dead[0].run_id)
+
+    job = defs.resolve_job_def("train_voice").get_subset(
+        asset_selection={dg.AssetKey(k) for k in selection}
+    )
+    result = job.execute_in_process(
+        partition_key=dataset_id,
+        instance=instance,
+        run_config={"ops": {"voice_model": ops["voice_model"]}},
+    )
+    assert result.success
+    (materialization,) = [m for m in result.asset_materializations_for_node("voice_model")]
+    resumed = materialization.metadata["resumed_from_epoch"].value
+    assert resumed["sovits"] >= 1 and resumed["gpt"] == 0
+    assert materialization.metadata["epochs"].value == {"sovits": 6, "gpt": 1}
+
+
+def test_an_unknown_speaker_is_refused_before_any_compute(base_run) -> None:
+    import dagster as dg
+
+    result = None
+    with pytest.raises(dg.DagsterUnknownPartitionError, match="nobody"):
+        result = _run("train_voice", "nobody", _voice_ops(seed=0, gate=LENIENT))
+    assert result is None
