@@ -212,8 +212,9 @@ def _features(context, manifest, base: BaseModelResource, storage: DatasetStorag
     from voicemill.training.features import prepare_features
 
     started = time.perf_counter()
+    # Only the STFT settings are read here, and they are the same at every v2 size.
     features, computed = prepare_features(
-        manifest, get_settings().home_dir / "features", _ssl(base), SoVITSConfig.tiny()
+        manifest, get_settings().home_dir / "features", _ssl(base), SoVITSConfig.v2()
     )
     context.log.info(
         f"features: {len(features)} utterances, {computed} computed, "
