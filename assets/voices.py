@@ -212,9 +212,14 @@ def _features(context, manifest, base: BaseModelResource, storage: DatasetStorag
     from voicemill.training.features import prepare_features
 
     started = time.perf_counter()
+    bert = None
+    if base.bert_dir:
+        from voicemill.features.bert import BertFeatureExtractor
+
+        bert = BertFeatureExtractor(base.bert_dir)
     # Only the STFT settings are read here, and they are the same at every v2 size.
     features, computed = prepare_features(
-        manifest, get_settings().home_dir / "features", _ssl(base), SoVITSConfig.v2()
+        manifest, get_settings().home_dir / "features", _ssl(base), SoVITSConfig.v2(), bert
     )
     context.log.info(
         f"features: {len(features)} utterances, {computed} computed, "

@@ -127,3 +127,27 @@ def write_tiny_wav2vec2(folder: Path, characters: str) -> Path:
     Wav2Vec2ForCTC(config).save_pretrained(folder)
     Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(folder)
     return folder
+
+
+def write_tiny_bert(folder: Path, characters: str, dim: int = 16) -> Path:
+    """Save a randomly initialised character BERT (masked LM + tokenizer) to ``folder``:
+    the same classes as chinese-roberta-wwm-ext-large, small enough for a unit test."""
+    import torch
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = folder / "vocab.txt"
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(characters)]
+    vocab.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    transformers.BertTokenizer(str(vocab)).save_pretrained(folder)
+    config = transformers.BertConfig(
+        vocab_size=len(tokens),
+        hidden_size=dim,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    transformers.BertForMaskedLM(config).save_pretrained(folder)
+    return folder

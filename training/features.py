@@ -21,6 +21,7 @@ import soxr
 import torch
 
 from voicemill.features.base import SSL_SAMPLE_RATE
+from voicemill.features.bert import BertFeatureExtractor
 from voicemill.features.ssl import SSLExtractor
 from voicemill.model.sovits.config import SoVITSConfig
 from voicemill.model.sovits.spectrogram import spectrogram
@@ -83,7 +84,9 @@ def compute_features(
     text: str,
     ssl: SSLExtractor,
     cfg: SoVITSConfig,
+    bert: BertFeatureExtractor | None = None,
 ) -> UtteranceFeatures:
+    """``bert``: phone-aligned BERT features for Mandarin runs; None gives zeros (FACTS §5)."""
     phonemes = text_to_phonemes(text, language)
     phone_ids = torch.tensor(phonemes.ids, dtype=torch.long)  # [Tp]
     audio = _load_wav_32k(audio_path, cfg.sampling_rate)
@@ -97,7 +100,11 @@ def compute_features(
         utterance_id=utterance_id,
         duration_s=frames * cfg.hop_length / cfg.sampling_rate,
         phone_ids=phone_ids,
-        bert=torch.zeros(BERT_DIM, phone_ids.numel()),
+        bert=(
+            bert.phoneme_features(phonemes)
+            if bert is not None
+            else torch.zeros(BERT_DIM, phone_ids.numel())
+        ),
         ssl=ssl_features,
         spec=spec,
         wav=wav,
@@ -109,6 +116,7 @@ def prepare_features(
     cache_dir: str | Path,
     ssl: SSLExtractor,
     cfg: SoVITSConfig,
+    bert: BertFeatureExtractor | None = None,
 ) -> tuple[list[UtteranceFeatures], int]:
     """Features of every manifest row, in manifest order; returns (features, n_computed).
 
@@ -116,6 +124,8 @@ def prepare_features(
     """
     root = Path(cache_dir)
     name = extractor_name(ssl)
+    if bert is not None:  # features with and without BERT never share a cache entry
+        name += f"|bert:{bert.model.name_or_path}"
     out: list[UtteranceFeatures] = []
     computed = 0
     for row in manifest.itertuples(index=False):
@@ -127,7 +137,7 @@ def prepare_features(
             out.append(UtteranceFeatures(**stored))
             continue
         features = compute_features(
-            str(row.utterance_id), row.audio_path, row.language, row.text, ssl, cfg
+            str(row.utterance_id), row.audio_path, row.language, row.text, ssl, cfg, bert
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

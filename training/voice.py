@@ -102,6 +102,13 @@ def adapt_voice(
             f"features carry {sorted(ssl_dims)}-d SSL but the base s2 reads "
             f"{s2.config.ssl_dim}-d: extract features with the base's SSL model",
         )
+    bert_dims = {f.bert.shape[0] for f in features}
+    if bert_dims and bert_dims != {s1.config.bert_dim}:
+        raise AdaptationError(
+            "base_mismatch",
+            f"features carry {sorted(bert_dims)}-d BERT but the base s1 projects "
+            f"{s1.config.bert_dim}-d: use the BERT model the base was trained with",
+        )
     by_id = {f.utterance_id: f for f in features}
     if len(by_id) < 2:
         raise AdaptationError(

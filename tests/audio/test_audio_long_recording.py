@@ -50,7 +50,9 @@ def test_two_hours_standardize_in_bounded_memory(tmp_path: Path, speech: np.ndar
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, str(src), str(out)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -84,8 +84,9 @@ def test_long_region_is_split_under_max_duration(
     compose: Callable, sentences, standardize: Callable
 ) -> None:
     # 0.15 s pauses are shorter than min_silence_s: VAD sees one ~11 s region.
-    rec = compose([0.5, sentences[0], 0.15, sentences[1], 0.15, sentences[2], 0.15,
-                   sentences[3], 0.5])
+    rec = compose(
+        [0.5, sentences[0], 0.15, sentences[1], 0.15, sentences[2], 0.15, sentences[3], 0.5]
+    )
     out = standardize(0.5 * rec.audio)
     one = _segments(out)
     assert len(one) == 1 and one[0].duration_s > 10

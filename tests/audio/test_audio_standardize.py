@@ -23,9 +23,7 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def test_outputs_have_the_standard_rates_and_loudness(
-    tmp_path: Path, speech: np.ndarray
-) -> None:
+def test_outputs_have_the_standard_rates_and_loudness(tmp_path: Path, speech: np.ndarray) -> None:
     src = tmp_path / "in.flac"
     stereo = np.stack([0.2 * speech, 0.1 * speech], axis=1)  # quiet: gain goes up
     sf.write(src, stereo, RATE, subtype="PCM_24")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers  # tests/conftest.py sets HF_HUB_OFFLINE=1 before this import
+from speech_testkit import write_tiny_bert
 
 from voicemill.features.base import FeatureError
 from voicemill.features.bert import BertFeatureExtractor
@@ -18,23 +19,7 @@ DIM = 16
 
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    vocab = folder / "vocab.txt"
-    vocab.write_text(
-        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *CHARS]) + "\n", encoding="utf-8"
-    )
-    transformers.BertTokenizer(str(vocab)).save_pretrained(folder)
-    config = transformers.BertConfig(
-        vocab_size=5 + len(CHARS),
-        hidden_size=DIM,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    transformers.BertForMaskedLM(config).save_pretrained(folder)
-    return folder
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), CHARS, DIM)
 
 
 @pytest.fixture(scope="module")
