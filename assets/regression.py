@@ -52,7 +52,7 @@ def champion_regression(
     from voicemill.release.audit import record_regression
     from voicemill.release.registry import CHAMPION, alias_version
     from voicemill.release.regression import RegressionTolerance, compare_to_baseline
-    from voicemill.release.scoring import HeldOutUtterance, score_checkpoint
+    from voicemill.release.scoring import manifest_clips, score_checkpoint
 
     dataset_id = context.partition_key
     name = model_name(dataset_id)
@@ -62,12 +62,7 @@ def champion_regression(
         raise dg.Failure(f"{name} has no champion to check", allow_retries=False)
     run_id = client.get_model_version(name, version).run_id
     manifest = pd.read_parquet(storage.layout(dataset_id).manifest_path)
-    clips = {
-        r.utterance_id: HeldOutUtterance(
-            r.utterance_id, Path(r.audio_path), r.text, r.language, r.duration_s
-        )
-        for r in manifest.itertuples(index=False)
-    }
+    clips = manifest_clips(manifest)
     with tempfile.TemporaryDirectory() as tmp:
         voice = Path(client.download_artifacts(run_id, "voice", tmp))
         artifacts = yaml.safe_load((voice / "MLmodel").read_text())["flavors"]["python_function"][

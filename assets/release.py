@@ -76,18 +76,13 @@ def voice_evaluation(
 
     from voicemill.evaluation import plot_prompt_scores, summarize
     from voicemill.release.records import read_record, voice_dir, write_record
-    from voicemill.release.scoring import HeldOutUtterance, score_checkpoint
+    from voicemill.release.scoring import manifest_clips, score_checkpoint
 
     dataset_id = context.partition_key
     folder = voice_dir(base.root, dataset_id)
     model = read_record(folder / "model.json", "voice_model")
     manifest = pd.read_parquet(storage.layout(dataset_id).manifest_path)
-    clips = {
-        r.utterance_id: HeldOutUtterance(
-            r.utterance_id, Path(r.audio_path), r.text, r.language, r.duration_s
-        )
-        for r in manifest.itertuples(index=False)
-    }
+    clips = manifest_clips(manifest)
     held_out = [clips[u] for u in model["validation_ids"] if u in clips]
     training = [clips[u] for u in model["train_ids"] if u in clips]
     scored = score_checkpoint(

@@ -30,8 +30,8 @@ from voicemill.model.gpt.model import Text2SemanticModel
 from voicemill.model.sovits.losses import S2Losses
 from voicemill.model.sovits.synthesizer import SynthesizerTrn
 from voicemill.training.features import UtteranceFeatures
-from voicemill.training.s1_train import S1Item, collate_s1
-from voicemill.training.s2_train import collate_s2
+from voicemill.training.s1_train import S1Item, collate_s1, forward_s1
+from voicemill.training.s2_train import collate_s2, forward_s2
 
 Stage = Literal["sovits", "gpt"]
 
@@ -109,14 +109,7 @@ def sovits_validation_loss(
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
             batch = collate_s2(chunk, net_g.cfg.hop_length)
-            out = net_g(
-                batch["ssl"],
-                batch["spec"],
-                batch["spec_lengths"],
-                batch["text"],
-                batch["text_lengths"],
-                generator=generator,
-            )
+            out = forward_s2(net_g, batch, generator)
             real = losses.real_segment(batch["wav"], out)
             error = torch.nn.functional.l1_loss(losses.log_mel(out.wav_hat), losses.log_mel(real))
             total += float(error) * len(chunk)
@@ -137,13 +130,7 @@ def gpt_validation_loss(
     try:
         for start in range(0, len(items), batch_size):
             batch = collate_s1(items[start : start + batch_size])
-            out = model(
-                batch["phone_ids"],
-                batch["phone_lens"],
-                batch["bert"],
-                batch["semantic"],
-                batch["semantic_lens"],
-            )
+            out = forward_s1(model, batch)
             total += float(out.loss)
             targets += int((batch["semantic_lens"] + 1).sum())
     finally:

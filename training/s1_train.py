@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicemill.model.gpt.config import GPTConfig
-from voicemill.model.gpt.model import Text2SemanticModel
+from voicemill.model.gpt.model import Text2SemanticModel, TrainOutput
 from voicemill.model.sovits.synthesizer import SynthesizerTrn
 from voicemill.training.batches import EpochSampler
 from voicemill.training.features import UtteranceFeatures
@@ -88,16 +88,21 @@ def collate_s1(items: Sequence[S1Item]) -> dict[str, torch.Tensor]:
     }
 
 
-def train_step_s1(
-    model: Text2SemanticModel, optim: torch.optim.Optimizer, batch: dict[str, torch.Tensor]
-) -> dict[str, float]:
-    out = model(
+def forward_s1(model: Text2SemanticModel, batch: dict[str, torch.Tensor]) -> TrainOutput:
+    """The GPT's teacher-forced forward on a ``collate_s1`` batch."""
+    return model(
         batch["phone_ids"],
         batch["phone_lens"],
         batch["bert"],
         batch["semantic"],
         batch["semantic_lens"],
     )
+
+
+def train_step_s1(
+    model: Text2SemanticModel, optim: torch.optim.Optimizer, batch: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    out = forward_s1(model, batch)
     optim.zero_grad(set_to_none=True)
     out.loss.backward()
     optim.step()

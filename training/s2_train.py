@@ -25,7 +25,7 @@ from voicemill.model.sovits.discriminator import (
     MultiPeriodDiscriminator,
 )
 from voicemill.model.sovits.losses import S2Losses
-from voicemill.model.sovits.synthesizer import SynthesizerTrn
+from voicemill.model.sovits.synthesizer import GeneratorOutput, SynthesizerTrn
 from voicemill.training.batches import EpochSampler
 from voicemill.training.features import UtteranceFeatures
 
@@ -103,6 +103,20 @@ def build_optimizers(
     return optim_g, optim_d
 
 
+def forward_s2(
+    net_g: SynthesizerTrn, batch: dict[str, torch.Tensor], generator: torch.Generator
+) -> GeneratorOutput:
+    """The generator's training forward on a ``collate_s2`` batch."""
+    return net_g(
+        batch["ssl"],
+        batch["spec"],
+        batch["spec_lengths"],
+        batch["text"],
+        batch["text_lengths"],
+        generator=generator,
+    )
+
+
 def train_step_s2(
     net_g: SynthesizerTrn,
     net_d: MultiPeriodDiscriminator,
@@ -113,14 +127,7 @@ def train_step_s2(
     generator: torch.Generator,
 ) -> dict[str, float]:
     """One discriminator update, then one generator update, on the same random slices."""
-    out = net_g(
-        batch["ssl"],
-        batch["spec"],
-        batch["spec_lengths"],
-        batch["text"],
-        batch["text_lengths"],
-        generator=generator,
-    )
+    out = forward_s2(net_g, batch, generator)
     loss_d = losses.discriminator(out, batch["wav"], net_d)
     optim_d.zero_grad(set_to_none=True)
     loss_d.backward()

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
 from voicemill.errors import RejectedInput
 from voicemill.evaluation.runner import EvaluationRun, evaluate_prompts
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REFERENCE_MIN_S, REFERENCE_MAX_S = 3.0, 10.0
 
@@ -39,6 +43,16 @@ class ScoredCheckpoint:
     run: EvaluationRun
     reference: HeldOutUtterance  # the clip the voice was prepared from
     benchmark_fingerprint: str
+
+
+def manifest_clips(manifest: pd.DataFrame) -> dict[str, HeldOutUtterance]:
+    """Every manifest utterance as a clip, by utterance id."""
+    return {
+        r.utterance_id: HeldOutUtterance(
+            r.utterance_id, Path(r.audio_path), r.text, r.language, r.duration_s
+        )
+        for r in manifest.itertuples(index=False)
+    }
 
 
 def pick_reference(held_out: Sequence[HeldOutUtterance]) -> HeldOutUtterance:
