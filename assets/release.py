@@ -1,7 +1,8 @@
 """Release assets: score a fine-tuned voice, register it, gate it, crown it.
 
-``voice_evaluation`` scores the exported checkpoint on the benchmark prompts and logs
-the scores, samples and a plot to the training run in MLflow. ``voice_release``
+``voice_evaluation`` scores every saved checkpoint of the training run on the speaker's
+evaluation set (its held-out texts), then the exported voice on the benchmark prompts,
+and logs the scores, samples and plots to the training run in MLflow. ``voice_release``
 registers it as the ``challenger``. The blocking check ``challenger_earns_champion``
 runs the release gate against the current ``champion`` (absolute floors for a first
 version), and only when it passes does ``voice_champion`` move the alias and update
@@ -40,7 +41,10 @@ class EvaluationConfig(dg.Config):
         default=None, description="faster-whisper model name or dir; empty = bundled tiny.en."
     )
     max_new_tokens: int = Field(500, ge=25, le=1500, description="Token cap per prompt segment.")
-    samples: int = Field(3, ge=0, description="Audio samples logged to MLflow.")
+    samples: int = Field(3, ge=0, description="Benchmark audio samples logged to MLflow.")
+    checkpoint_prompts: int = Field(
+        4, ge=0, description="Held-out texts each saved checkpoint reads; 0 = skip checkpoints."
+    )
 
 
 class GateCheckConfig(dg.Config):
@@ -75,34 +79,37 @@ def voice_evaluation(
     import soundfile as sf
 
     from voicemill.evaluation import plot_prompt_scores, summarize
+    from voicemill.quality.benchmark import BENCHMARK_FILE, load_benchmark
     from voicemill.release.records import read_record, voice_dir, write_record
-    from voicemill.release.scoring import manifest_clips, score_checkpoint
+    from voicemill.release.scoring import CheckpointScorer, manifest_clips, score_benchmark
 
     dataset_id = context.partition_key
     folder = voice_dir(base.root, dataset_id)
     model = read_record(folder / "model.json", "voice_model")
     manifest = pd.read_parquet(storage.layout(dataset_id).manifest_path)
     clips = manifest_clips(manifest)
-    held_out = [clips[u] for u in model["validation_ids"] if u in clips]
-    training = [clips[u] for u in model["train_ids"] if u in clips]
-    scored = score_checkpoint(
-        Path(model["s1"]),
-        Path(model["s2G"]),
-        held_out,
-        prompt_candidates=training,
-        benchmark_path=Path(config.benchmark) if config.benchmark else None,
+    benchmark = load_benchmark(Path(config.benchmark) if config.benchmark else BENCHMARK_FILE)
+    scorer = CheckpointScorer(
+        [clips[u] for u in model["validation_ids"] if u in clips],
+        prompt_candidates=[clips[u] for u in model["train_ids"] if u in clips],
         ssl_dir=Path(model["ssl_dir"]) if model.get("ssl_dir") else None,
+        lexicon=benchmark.load_lexicon(),
         judge_model=config.judge_model,
-        max_new_tokens=config.max_new_tokens,
+    )
+    out = folder / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    tracker = mlflow.tracker(f"voices/{dataset_id}")
+    checkpoint_table = _score_saved_checkpoints(
+        context, config, scorer, model.get("checkpoints", []), out, tracker, model
+    )
+    scored = score_benchmark(
+        scorer, Path(model["s1"]), Path(model["s2G"]), benchmark, config.max_new_tokens
     )
     run = scored.run
     summary = summarize(run.scores)
-    out = folder / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
     plot = plot_prompt_scores(
         run.scores, "primary_error", out / "scores.png", title=f"{dataset_id}: error per prompt"
     )
-    tracker = mlflow.tracker(f"voices/{dataset_id}")
     with tracker.run(run_id=model["mlflow_run_id"]) as tracked:
         tracked.log_metrics(summary.flat_metrics("eval/"))
         tracked.log_dict([s.model_dump() for s in run.scores], SCORES_ARTIFACT)
@@ -151,9 +158,80 @@ def voice_evaluation(
             "prompts": dg.MetadataValue.int(len(run.scores)),
             "skipped": dg.MetadataValue.json(run.skipped),
             "scores_plot": dg.MetadataValue.path(str(plot)),
+            **checkpoint_table,
             "mlflow_run_id": model["mlflow_run_id"],
         }
     )
+
+
+_CHECKPOINT_METRICS = ("primary_error", "similarity", "dnsmos_ovrl")
+
+
+def _score_saved_checkpoints(context, config, scorer, checkpoints, out: Path, tracker, model):
+    """Each saved checkpoint on the speaker's evaluation set: metrics (step = its place in
+    the run), one sample and a plot in MLflow; a table for the asset's metadata."""
+    import soundfile as sf
+
+    from voicemill.evaluation import plot_loss_curve, summarize
+    from voicemill.release.scoring import speaker_prompts
+    from voicemill.synthesis.types import InferencePreset
+
+    prompts = speaker_prompts(scorer.held_out, scorer.reference, config.checkpoint_prompts)
+    if not checkpoints or not prompts:
+        context.log.info("no saved checkpoint or held-out text to score per checkpoint")
+        return {}
+    preset = InferencePreset(seed=0, max_new_tokens=config.max_new_tokens)
+    rows = []
+    with tracker.run(run_id=model["mlflow_run_id"]) as tracked:
+        for step, checkpoint in enumerate(checkpoints, start=1):
+            run = scorer.score(
+                Path(checkpoint["s1"]),
+                Path(checkpoint["s2G"]),
+                prompts,
+                [preset] * len(prompts),
+                keep_samples=1,
+            )
+            means = {
+                k: v for k, v in summarize(run.scores).flat_metrics().items() if k.endswith("_mean")
+            }
+            tracked.log_metrics({f"checkpoint/{k}": v for k, v in means.items()}, step=step)
+            for audio in run.samples.values():
+                sample = out / f"checkpoint-{checkpoint['name']}.wav"
+                sf.write(sample, audio, run.sample_rate, subtype="PCM_16")
+                tracked.log_file(sample, "evaluation/checkpoints")
+            rows.append({"step": step, **checkpoint, **means, "skipped": run.skipped})
+            skipped = f" (not scored: {run.skipped})" if run.skipped else ""
+            context.log.info(
+                f"checkpoint {checkpoint['name']}: "
+                + ", ".join(f"{k}={v:.3f}" for k, v in means.items())
+                + skipped
+            )
+        steps = [r["step"] for r in rows]
+        curves = {
+            metric: (steps, [r.get(f"{metric}_mean", float("nan")) for r in rows])
+            for metric in _CHECKPOINT_METRICS
+        }
+        plot = plot_loss_curve(
+            curves,
+            out / "checkpoints.png",
+            title="saved checkpoints on held-out texts",
+            xlabel="checkpoint (SoVITS epochs, then GPT epochs)",
+            ylabel="score",
+        )
+        tracked.log_file(plot, "evaluation")
+        tracked.log_dict(
+            [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in rows],
+            "evaluation/checkpoints.json",
+        )
+    header = "| checkpoint | val loss | " + " | ".join(_CHECKPOINT_METRICS) + " |"
+    lines = [header, "|" + " --- |" * (2 + len(_CHECKPOINT_METRICS))]
+    for r in rows:
+        cells = [f"{r.get(f'{m}_mean', float('nan')):.3f}" for m in _CHECKPOINT_METRICS]
+        lines.append(f"| {r['name']} | {r['val_loss']:.4f} | " + " | ".join(cells) + " |")
+    return {
+        "checkpoints": dg.MetadataValue.md("\n".join(lines)),
+        "checkpoints_plot": dg.MetadataValue.path(str(plot)),
+    }
 
 
 @dg.asset(

@@ -362,6 +362,17 @@ with warnings.catch_warnings():
             "ssl_dir": base_record.get("ssl_dir"),
             "train_ids": result.train_ids,
             "validation_ids": result.validation_ids,
+            "checkpoints": [
+                {
+                    "name": c.name,
+                    "stage": c.stage,
+                    "epoch": c.epoch,
+                    "val_loss": c.val_loss,
+                    "s1": c.s1,
+                    "s2G": c.s2g,
+                }
+                for c in result.checkpoints
+            ],
             "mlflow_run_id": run_id,
         }
         write_record(voice_dir(base.root, dataset_id) / "model.json", record)
@@ -373,6 +384,7 @@ with warnings.catch_warnings():
                 "epochs": dg.MetadataValue.json(
                     {stage: len(r.history) for stage, r in result.stages.items()}
                 ),
+                "saved_checkpoints": dg.MetadataValue.int(len(result.checkpoints)),
                 "resumed_from_epoch": dg.MetadataValue.json(
                     {stage: r.resumed_from_epoch for stage, r in result.stages.items()}
                 ),

@@ -159,6 +159,7 @@ class EpochRecord(BaseModel):
     val_loss: float
     best: bool  # the best validation loss so far
     seconds: float
+    saved: bool = False  # this epoch's weights were kept as a checkpoint
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class StageResult:
     stopped_early: bool
     resumed_from_epoch: int  # 0 for a fresh start
     best_weights: Path  # the best epoch's model state dict (torch.save)
+    saved_weights: dict[int, Path]  # epoch -> that epoch's model state dict, every save point
 
 
 class ResumeMismatch(ValueError):
@@ -214,25 +216,29 @@ def run_stage(
     stopped_early = since_best() >= patience and resumed > 0
     while len(history) < epochs and not stopped_early:
         started = time.perf_counter()
+        epoch = len(history) + 1
         steps = trainer.train(steps_per_epoch)
         val = validate()
         improved = val < best_val
         if improved:
-            best_val, best_epoch = val, len(history) + 1
+            best_val, best_epoch = val, epoch
             _save_atomic(model.state_dict(), best_path)
+        stopped_early = epoch - best_epoch >= patience and epoch < epochs
+        saved = stopped_early or epoch == epochs or epoch % save_every_epochs == 0
+        if saved:  # before the state that lists it, so a resumed run never misses one
+            _save_atomic(model.state_dict(), epoch_weights_path(workdir, epoch))
         record = EpochRecord(
             stage=stage,
-            epoch=len(history) + 1,
+            epoch=epoch,
             step=int(steps[-1]["step"]),
             train_loss=sum(s[loss_key] for s in steps) / len(steps),
             val_loss=val,
             best=improved,
             seconds=time.perf_counter() - started,
+            saved=saved,
         )
         history.append(record)
-        stopped_early = since_best() >= patience and len(history) < epochs
-        last = stopped_early or record.epoch == epochs
-        if improved or last or record.epoch % save_every_epochs == 0:
+        if improved or saved:
             state = {
                 "trainer": trainer.state_dict(),
                 "history": [r.model_dump() for r in history],
@@ -251,11 +257,18 @@ def run_stage(
         stopped_early=stopped_early,
         resumed_from_epoch=resumed,
         best_weights=best_path,
+        saved_weights={r.epoch: epoch_weights_path(workdir, r.epoch) for r in history if r.saved},
     )
+
+
+def epoch_weights_path(workdir: Path, epoch: int) -> Path:
+    """Where ``run_stage`` keeps the weights of a saved epoch."""
+    return workdir / "epochs" / f"e{epoch:03d}.pt"
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
     """torch.save to a temp file, then rename: a crash mid-write keeps the old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     tmp.replace(path)

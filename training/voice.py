@@ -3,8 +3,11 @@
 The inputs are official-format base files (pretrained on disk, or the tiny base the
 platform pretrains offline) and the speaker's cached features; the outputs are
 official-format files again (s1 ``.ckpt``, s2G/s2D ``.pth``), so a voice trained here
-loads in any GPT-SoVITS tool. Everything is checked before the first step: the base
-files must read, fit each other and fit the features, and both splits must be non-empty.
+loads in any GPT-SoVITS tool: the best epochs in ``export/``, and every saved epoch in
+``export/checkpoints/`` as a pair the evaluation can synthesize with (a SoVITS epoch
+with the base GPT, a GPT epoch with the best SoVITS). Everything is checked before the
+first step: the base files must read, fit each other and fit the features, and both
+splits must be non-empty.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from voicemill.model.sovits.checkpoint import (
 from voicemill.training.adapt import (
     AdaptationConfig,
     EpochRecord,
+    Stage,
     StageResult,
     gpt_validation_loss,
     run_stage,
@@ -67,9 +71,25 @@ class VoiceFiles:
 
 
 @dataclass(frozen=True)
+class SavedCheckpoint:
+    """One saved epoch as a synthesizable (s1, s2G) pair of official-format files."""
+
+    stage: Stage
+    epoch: int
+    val_loss: float
+    s1: Path
+    s2g: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.stage}-e{self.epoch:03d}"
+
+
+@dataclass(frozen=True)
 class AdaptationResult:
     files: VoiceFiles
     stages: dict[str, StageResult] = field(default_factory=dict)
+    checkpoints: list[SavedCheckpoint] = field(default_factory=list)  # in training order
     train_ids: list[str] = field(default_factory=list)
     validation_ids: list[str] = field(default_factory=list)
 
@@ -118,8 +138,11 @@ def adapt_voice(
     train = [by_id[u] for u in train_ids]
     val = [by_id[u] for u in val_ids]
     export = workdir / "export"
-    export.mkdir(parents=True, exist_ok=True)
+    saved = export / "checkpoints"
+    saved.mkdir(parents=True, exist_ok=True)
     stages: dict[str, StageResult] = {}
+    checkpoints: list[SavedCheckpoint] = []
+    info = f"voicemill {cfg.fingerprint[:12]}"
 
     s2_cfg = S2TrainConfig(
         lr=cfg.sovits_lr, text_low_lr_rate=cfg.text_low_lr_rate, batch_size=cfg.batch_size
@@ -157,9 +180,14 @@ def adapt_voice(
             fingerprint=_fingerprint(cfg, train_ids, base),
             on_epoch=on_epoch,
         )
+        for epoch, weights in result.saved_weights.items():
+            path = saved / f"s2G-e{epoch:03d}.pth"
+            write_s2_generator(path, torch.load(weights, weights_only=True), s2.config, info)
+            checkpoints.append(
+                SavedCheckpoint("sovits", epoch, _val_loss(result, epoch), base.s1, path)
+            )
         net_g.load_state_dict(torch.load(result.best_weights, weights_only=True))
         stages["sovits"] = result
-    info = f"voicemill {cfg.fingerprint[:12]}"
     write_s2_generator(export / "s2G.pth", net_g.state_dict(), s2.config, info)
     write_s2_discriminator(export / "s2D.pth", net_d.state_dict())
 
@@ -194,11 +222,22 @@ def adapt_voice(
             fingerprint=_fingerprint(cfg, train_ids, base, export / "s2G.pth"),
             on_epoch=on_epoch,
         )
+        for epoch, weights in result.saved_weights.items():
+            gpt.load_state_dict(torch.load(weights, weights_only=True))
+            path = saved / f"s1-e{epoch:03d}.ckpt"
+            save_checkpoint(gpt, path, info=info, max_sec=s1.max_sec, top_k=s1.top_k)
+            checkpoints.append(
+                SavedCheckpoint("gpt", epoch, _val_loss(result, epoch), path, export / "s2G.pth")
+            )
         gpt.load_state_dict(torch.load(result.best_weights, weights_only=True))
         stages["gpt"] = result
     save_checkpoint(gpt, export / "s1.ckpt", info=info, max_sec=s1.max_sec, top_k=s1.top_k)
     files = VoiceFiles(export / "s1.ckpt", export / "s2G.pth", export / "s2D.pth")
-    return AdaptationResult(files, stages, train_ids, val_ids)
+    return AdaptationResult(files, stages, checkpoints, train_ids, val_ids)
+
+
+def _val_loss(result: StageResult, epoch: int) -> float:
+    return next(r.val_loss for r in result.history if r.epoch == epoch)
 
 
 def _read(reader: Callable[[Path], T], path: Path) -> T:

@@ -114,7 +114,7 @@ def test_english_judge_refuses_mandarin_before_loading(speak) -> None:
     assert isinstance(error, RejectedInput)
     assert error.reason == "judge_language_unsupported"
     assert "English-only" in error.detail
-    assert fresh._model is None  # refused before any model work
+    assert fresh._whisper._model is None  # refused before any model work
     restored = pickle.loads(pickle.dumps(error))
     assert type(restored) is JudgeLanguageUnsupported
     assert restored.reason == "judge_language_unsupported"

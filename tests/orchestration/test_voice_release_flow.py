@@ -67,7 +67,9 @@ def _voice_ops(seed: int, gate: dict) -> dict:
                 "seed": seed,
             }
         },
-        "voice_evaluation": {"config": {"benchmark": str(BENCHMARK), "max_new_tokens": 100}},
+        "voice_evaluation": {
+            "config": {"benchmark": str(BENCHMARK), "max_new_tokens": 100, "checkpoint_prompts": 2}
+        },
         "voice_release_challenger_earns_champion": {"config": gate},
     }
 
@@ -115,6 +117,16 @@ def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
     assert "sovits/val_loss" in run.data.metrics and "eval/similarity_mean" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(version.run_id)}
     assert {"config", "plots", "evaluation", "voice", "checkpoints.json"} <= artifacts
+    # every saved checkpoint (1 SoVITS + 2 GPT epochs) scored on the held-out texts (the
+    # judge always scores; similarity needs 1 s of voiced audio, which a 1-epoch tiny
+    # voice may not produce)
+    history = client.get_metric_history(version.run_id, "checkpoint/primary_error_mean")
+    assert sorted(m.step for m in history) == [1, 2, 3]
+    samples = {a.path for a in client.list_artifacts(version.run_id, "evaluation/checkpoints")}
+    assert len(samples) == 3 and all(p.endswith(".wav") for p in samples)
+    evaluation = first.asset_materializations_for_node("voice_evaluation")[0]
+    table = evaluation.metadata["checkpoints"].value
+    assert "sovits-e001" in table and "gpt-e002" in table
     with connect() as conn:
         profile = get_profile(conn, dataset_id)
     assert profile.model_name == name and profile.evaluated_model_version == "1"

@@ -79,6 +79,8 @@ def test_a_stopped_stage_resumes_to_the_same_result(features, ssl_extractor, tmp
     assert [r.epoch for r in straight.history] == [1, 2, 3]
     assert straight.history[-1].step == 6 and straight.resumed_from_epoch == 0
     assert straight.best_weights.exists()
+    assert sorted(straight.saved_weights) == [1, 2, 3]  # save_every_epochs=1
+    assert all(path.exists() for path in straight.saved_weights.values())
     assert straight.best_val_loss == min(r.val_loss for r in straight.history)
 
     interrupted = tmp_path / "interrupted"
@@ -127,6 +129,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path) -> None:
     assert result.stopped_early and result.best_epoch == 2 and result.best_val_loss == 2.0
     assert [r.epoch for r in seen] == [1, 2, 3, 4, 5]
     assert [r.best for r in seen] == [True, True, False, False, False]
+    # save_every_epochs=10 > epochs: only the epoch it stopped at is kept as a checkpoint
+    assert list(result.saved_weights) == [5] and [r.saved for r in seen][-1]
     # Running it again resumes a finished stage: nothing more is trained.
     again = run_stage(
         "gpt",

@@ -38,6 +38,26 @@ def test_both_stages_run_and_export_official_files(adapted) -> None:
     assert gpt.config.vocab_size - 1 == sovits.cfg.codebook_size
 
 
+def test_every_saved_epoch_is_a_loadable_checkpoint_pair(adapted, base: BaseCheckpoints) -> None:
+    names = [c.name for c in adapted.checkpoints]
+    assert names == ["sovits-e001", "sovits-e002", "gpt-e001", "gpt-e002", "gpt-e003"]
+    sovits_epochs = [c for c in adapted.checkpoints if c.stage == "sovits"]
+    gpt_epochs = [c for c in adapted.checkpoints if c.stage == "gpt"]
+    assert all(c.s1 == base.s1 for c in sovits_epochs)  # SoVITS epochs read the base GPT
+    assert all(c.s2g == adapted.files.s2g for c in gpt_epochs)  # GPT epochs the best SoVITS
+    history = {(r.stage, r.epoch): r.val_loss for s in adapted.stages.values() for r in s.history}
+    assert all(c.val_loss == history[(c.stage, c.epoch)] for c in adapted.checkpoints)
+    best = adapted.stages["gpt"].best_epoch
+    best_file = next(c.s1 for c in gpt_epochs if c.epoch == best)
+    exported, _ = load_model(adapted.files.s1)
+    at_best, _ = load_model(best_file)
+    assert all(
+        (a == b).all()
+        for a, b in zip(exported.state_dict().values(), at_best.state_dict().values(), strict=True)
+    )
+    load_s2_generator(sovits_epochs[0].s2g)
+
+
 def test_same_config_seed_and_data_give_the_same_checkpoints(
     adapted, base: BaseCheckpoints, features, tmp_path: Path
 ) -> None:

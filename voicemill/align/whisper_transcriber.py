@@ -62,6 +62,61 @@ def is_english_only_model(model: str | Path) -> bool:
     return False
 
 
+class LazyWhisperModel:
+    """A faster-whisper model that loads once, on first use, for one caller at a time.
+
+    Shared by the transcriber here and the evaluation's ASR judge, so both resolve the
+    bundled model, refuse a missing folder and learn English-only-ness the same way.
+    Callers hold :attr:`lock` around :meth:`load` and the model call (CTranslate2
+    models are not safe to call from several threads at once).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+    ) -> None:
+        """``model``: a CTranslate2 model dir or a faster-whisper model name
+        (names download from the hub); default is the bundled ``tiny.en``."""
+        self.ref: str | Path = model if model is not None else bundled_whisper_model_dir()
+        self.device = device
+        self.compute_type = compute_type
+        self.cpu_threads = cpu_threads
+        self.english_only = is_english_only_model(self.ref)
+        self.lock = threading.Lock()
+        self._model: Any = None
+
+    @property
+    def name(self) -> str:
+        """A short identifier of the model for run metadata."""
+        return Path(str(self.ref)).name
+
+    def load(self) -> Any:
+        """The ``WhisperModel``, loaded on the first call (``model_not_found`` if it cannot)."""
+        if self._model is None:
+            from faster_whisper import WhisperModel
+
+            looks_local = isinstance(self.ref, Path) or "/" in str(self.ref)
+            if looks_local and not Path(self.ref).is_dir():
+                raise AlignmentError("model_not_found", f"no Whisper model folder at {self.ref}")
+            try:
+                self._model = WhisperModel(
+                    str(self.ref),
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise AlignmentError(
+                    "model_not_found", f"cannot load Whisper model {self.ref!r}: {exc}"
+                ) from exc
+            self.english_only = self.english_only or not self._model.model.is_multilingual
+        return self._model
+
+
 class FasterWhisperTranscriber:
     """Transcriber over faster-whisper; the model loads on first use, once."""
 
@@ -75,20 +130,15 @@ class FasterWhisperTranscriber:
         cpu_threads: int = 2,
         beam_size: int = 1,
     ) -> None:
-        """``model``: a CTranslate2 model dir or a faster-whisper model name
-        (names download from the hub); default is the bundled ``tiny.en``."""
-        self._model_ref = model if model is not None else bundled_whisper_model_dir()
-        self._device = device
-        self._compute_type = compute_type
-        self._cpu_threads = cpu_threads
+        """``model``: see :class:`LazyWhisperModel`."""
+        self._whisper = LazyWhisperModel(
+            model, device=device, compute_type=compute_type, cpu_threads=cpu_threads
+        )
         self._beam_size = beam_size
-        self._english_only = is_english_only_model(self._model_ref)
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def english_only(self) -> bool:
-        return self._english_only
+        return self._whisper.english_only
 
     def transcribe(self, audio_16k: np.ndarray, language: str | None = None) -> TranscriptionResult:
         """Recognize speech in float32 mono 16 kHz audio; words carry Whisper timestamps.
@@ -98,8 +148,8 @@ class FasterWhisperTranscriber:
         """
         audio = check_audio(audio_16k)
         language = self._resolve_language(language)
-        with self._lock:
-            model = self._ensure_model()
+        with self._whisper.lock:
+            model = self._whisper.load()
             try:
                 segments, info = model.transcribe(
                     audio,
@@ -130,31 +180,7 @@ class FasterWhisperTranscriber:
         )
 
     def _resolve_language(self, language: str | None) -> str | None:
-        return asr_language(language, self._english_only, self._model_ref)
-
-    def _ensure_model(self) -> Any:
-        if self._model is None:
-            from faster_whisper import WhisperModel
-
-            looks_local = isinstance(self._model_ref, Path) or "/" in str(self._model_ref)
-            if looks_local and not Path(self._model_ref).is_dir():
-                raise AlignmentError(
-                    "model_not_found", f"no Whisper model folder at {self._model_ref}"
-                )
-
-            try:
-                self._model = WhisperModel(
-                    str(self._model_ref),
-                    device=self._device,
-                    compute_type=self._compute_type,
-                    cpu_threads=self._cpu_threads,
-                )
-            except (RuntimeError, ValueError, OSError) as exc:
-                raise AlignmentError(
-                    "model_not_found", f"cannot load Whisper model {self._model_ref!r}: {exc}"
-                ) from exc
-            self._english_only = self._english_only or not self._model.model.is_multilingual
-        return self._model
+        return asr_language(language, self._whisper.english_only, self._whisper.ref)
 
 
 def _confidence(segments: list[Any]) -> float:

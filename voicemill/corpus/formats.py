@@ -3,6 +3,12 @@
 Real uploads arrive as whatever the recorder produced: 16-bit WAV at odd rates,
 24-bit stereo, FLAC, MP3, Ogg Vorbis, float WAV. Audio is resampled with soxr and
 written with soundfile; MP3 falls back to ffmpeg where libsndfile lacks MPEG support.
+
+The same corpus must come out byte for byte on every run (utterance ids hash file
+bytes, and the held-out split hashes those ids), so two writers that stamp each file are
+avoided: libsndfile's float WAV carries a PEAK chunk with the write time (scipy writes
+plain float WAV), and its Ogg streams get a random serial number (ffmpeg's bitexact
+mode numbers streams from 0 instead).
 """
 
 from __future__ import annotations
@@ -65,9 +71,15 @@ def write_audio(path: Path, mono: np.ndarray, sample_rate: int, fmt: AudioFormat
     """Write mono float audio at ``sample_rate`` to ``path`` in format ``fmt``."""
     data = spread_channels(resample(mono, sample_rate, fmt.sample_rate), fmt.channels)
     if fmt.container == "MP3" and not soundfile_writes_mp3():
-        _write_mp3_with_ffmpeg(path, data, fmt.sample_rate)
-        return
-    sf.write(path, data, fmt.sample_rate, format=fmt.container, subtype=fmt.subtype)
+        _write_with_ffmpeg(path, data, fmt.sample_rate, ["-codec:a", "libmp3lame", "-q:a", "4"])
+    elif fmt.container == "OGG" and shutil.which("ffmpeg"):
+        _write_with_ffmpeg(path, data, fmt.sample_rate, ["-codec:a", "libvorbis", "-q:a", "4"])
+    elif (fmt.container, fmt.subtype) == ("WAV", "FLOAT"):
+        from scipy.io import wavfile
+
+        wavfile.write(path, fmt.sample_rate, np.asarray(data, dtype=np.float32))
+    else:
+        sf.write(path, data, fmt.sample_rate, format=fmt.container, subtype=fmt.subtype)
 
 
 def soundfile_writes_mp3() -> bool:
@@ -75,16 +87,18 @@ def soundfile_writes_mp3() -> bool:
     return "MP3" in sf.available_formats()
 
 
-def _write_mp3_with_ffmpeg(path: Path, data: np.ndarray, sample_rate: int) -> None:
+def _write_with_ffmpeg(
+    path: Path, data: np.ndarray, sample_rate: int, codec: list[str]
+) -> None:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise RuntimeError("writing MP3 needs libsndfile with MPEG support or ffmpeg")
+        raise RuntimeError(f"writing {path.suffix} needs ffmpeg (or libsndfile with MP3)")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "in.wav"
         sf.write(wav, data, sample_rate, subtype="FLOAT")
         subprocess.run(
             [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(wav),
-             "-map_metadata", "-1", "-fflags", "+bitexact", "-codec:a", "libmp3lame",
-             "-q:a", "4", str(path)],
+             "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+             *codec, str(path)],
             check=True,
         )  # fmt: skip

@@ -26,9 +26,8 @@ name for production judging.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -119,36 +118,33 @@ class AsrJudge:
         cpu_threads: int = 2,
         beam_size: int = 5,
     ) -> None:
-        from voicemill.align.whisper_transcriber import (
-            bundled_whisper_model_dir,
-            is_english_only_model,
-        )
+        from voicemill.align.whisper_transcriber import LazyWhisperModel
 
         try:
-            self.model_ref: str | Path = model if model is not None else bundled_whisper_model_dir()
+            self._whisper = LazyWhisperModel(
+                model, device=device, compute_type=compute_type, cpu_threads=cpu_threads
+            )
         except RejectedInput as exc:  # the bundled-model lookup's AlignmentError
             raise EvaluationError("model_not_found", exc.detail) from exc
-        self.device = device
-        self.compute_type = compute_type
-        self.cpu_threads = cpu_threads
         self.beam_size = beam_size
-        self._english_only = is_english_only_model(self.model_ref)
-        self._model: Any = None
-        self._lock = threading.Lock()
+
+    @property
+    def model_ref(self) -> str | Path:
+        return self._whisper.ref
 
     @property
     def english_only(self) -> bool:
-        return self._english_only
+        return self._whisper.english_only
 
     @property
     def name(self) -> str:
         """A short identifier of the judge model for run metadata."""
-        return Path(str(self.model_ref)).name
+        return self._whisper.name
 
     def supports(self, language: str) -> bool:
         if language not in SUPPORTED_LANGUAGES:
             return False
-        return language == "en" or not self._english_only
+        return language == "en" or not self._whisper.english_only
 
     def check_language(self, language: str) -> None:
         """Raise :class:`JudgeLanguageUnsupported` unless this judge can hear ``language``."""
@@ -172,11 +168,12 @@ class AsrJudge:
         audio_16k = to_16k(audio, rate)
         if is_silent(audio_16k):
             return ""
-        with self._lock:
-            model = self._ensure_model()
-            if language != "en" and not model.model.is_multilingual:
-                self._english_only = True
-                self.check_language(language)
+        with self._whisper.lock:
+            try:
+                model = self._whisper.load()
+            except RejectedInput as exc:
+                raise EvaluationError(exc.reason, exc.detail) from exc
+            self.check_language(language)  # loading may reveal an English-only model
             try:
                 segments, _info = model.transcribe(
                     audio_16k,
@@ -199,24 +196,3 @@ class AsrJudge:
         """Transcribe ``audio`` and score it against ``reference_text``."""
         self.check_language(language)
         return intelligibility(reference_text, self.transcribe(audio, rate, language), language)
-
-    def _ensure_model(self) -> Any:
-        if self._model is None:
-            from faster_whisper import WhisperModel
-
-            ref = self.model_ref
-            looks_local = isinstance(ref, Path) or "/" in str(ref)
-            if looks_local and not Path(ref).is_dir():
-                raise EvaluationError("model_not_found", f"no Whisper model folder at {ref}")
-            try:
-                self._model = WhisperModel(
-                    str(ref),
-                    device=self.device,
-                    compute_type=self.compute_type,
-                    cpu_threads=self.cpu_threads,
-                )
-            except (RuntimeError, ValueError, OSError) as exc:
-                raise EvaluationError(
-                    "model_not_found", f"cannot load Whisper model {ref!r}: {exc}"
-                ) from exc
-        return self._model

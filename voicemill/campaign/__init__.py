@@ -1,0 +1,1 @@
+"""Campaign delivery: personalized audio rendered, synthesized, post-processed, published."""
