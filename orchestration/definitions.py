@@ -6,6 +6,14 @@ Loading this module must stay fast: domain code with heavy dependencies
 
 import dagster as dg
 
+from voicemill.assets.campaigns import (
+    campaign_audio,
+    campaign_durations_fit_texts,
+    campaign_failure_rate,
+    campaign_loudness_compliance,
+    campaign_recipients,
+    campaign_report,
+)
 from voicemill.assets.datasets import (
     aligned_utterances,
     raw_recordings,
@@ -25,15 +33,21 @@ from voicemill.assets.release import (
     voice_release,
 )
 from voicemill.assets.voices import base_model, voice_features, voice_model
-from voicemill.orchestration.jobs import prepare_dataset_job, pretrain_base_job, train_voice_job
+from voicemill.orchestration.jobs import (
+    deliver_campaign_job,
+    prepare_dataset_job,
+    pretrain_base_job,
+    train_voice_job,
+)
 from voicemill.orchestration.resources import (
     BaseModelResource,
+    CampaignResource,
     DatasetStorage,
     MlflowResource,
     PostgresResource,
     SpeechRecognitionResource,
 )
-from voicemill.orchestration.sensors import recordings_inbox_sensor
+from voicemill.orchestration.sensors import campaign_inbox_sensor, recordings_inbox_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -49,16 +63,32 @@ defs = dg.Definitions(
         voice_release,
         voice_champion,
         champion_regression,
+        campaign_recipients,
+        campaign_audio,
+        campaign_report,
     ],
-    asset_checks=[manifest_meets_expectations, challenger_earns_champion],
-    jobs=[prepare_dataset_job, pretrain_base_job, train_voice_job, nightly_regression_job],
+    asset_checks=[
+        manifest_meets_expectations,
+        challenger_earns_champion,
+        campaign_failure_rate,
+        campaign_durations_fit_texts,
+        campaign_loudness_compliance,
+    ],
+    jobs=[
+        prepare_dataset_job,
+        pretrain_base_job,
+        train_voice_job,
+        nightly_regression_job,
+        deliver_campaign_job,
+    ],
     schedules=[nightly_regression_schedule],
-    sensors=[recordings_inbox_sensor],
+    sensors=[recordings_inbox_sensor, campaign_inbox_sensor],
     resources={
         "postgres": PostgresResource(),
         "storage": DatasetStorage(),
         "speech": SpeechRecognitionResource(),
         "mlflow": MlflowResource(),
         "base": BaseModelResource(),
+        "campaigns": CampaignResource(),
     },
 )

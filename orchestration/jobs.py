@@ -6,7 +6,7 @@ is what dagster.yaml's tag concurrency limits key on.
 
 import dagster as dg
 
-from voicemill.orchestration.partitions import datasets_partitions
+from voicemill.orchestration.partitions import campaigns_partitions, datasets_partitions
 
 prepare_dataset_job = dg.define_asset_job(
     name="prepare_dataset",
@@ -31,4 +31,14 @@ train_voice_job = dg.define_asset_job(
     ),
     partitions_def=datasets_partitions,
     tags={"dagster/priority": "-1", "voicemill/lane": "training"},
+)
+
+deliver_campaign_job = dg.define_asset_job(
+    name="deliver_campaign",
+    description="Recipients → audio (sharded) → report for one campaign partition.",
+    selection=dg.AssetSelection.groups("campaigns"),
+    partitions_def=campaigns_partitions,
+    # Deliveries are time-bound, so they queue ahead of training; dagster.yaml caps the
+    # campaign lane at two concurrent runs, so training and other campaigns still run.
+    tags={"dagster/priority": "1", "voicemill/lane": "campaign"},
 )

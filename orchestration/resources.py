@@ -212,3 +212,61 @@ class BaseModelResource(dg.ConfigurableResource):
     @property
     def root(self) -> Path:
         return Path(self.models_root) if self.models_root else get_settings().home_dir / "models"
+
+
+class CampaignResource(dg.ConfigurableResource):
+    """Campaign delivery: where campaigns, cached synthesis and delivered audio live.
+
+    A campaign's own ``storage_url`` wins; an empty one delivers to ``storage_url``
+    here, by default ``file://$VOICEMILL_HOME/deliveries``. For S3-compatible stores
+    (AWS S3, Cloudflare R2, MinIO) set ``endpoint_url`` for non-AWS endpoints and
+    ``presign_seconds`` for presigned HTTPS delivery URLs; credentials come from
+    ``access_key``/``secret_key`` (use ``dg.EnvVar``) or the standard AWS chain.
+    """
+
+    root: str | None = Field(
+        default=None, description="Campaign folders, inbox and reports; default $HOME/campaigns."
+    )
+    storage_url: str | None = Field(
+        default=None, description="Default delivery target; empty = file://$HOME/deliveries."
+    )
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint URL.")
+    region: str | None = None
+    presign_seconds: int | None = Field(
+        default=None, description="S3 only: deliver presigned URLs valid this long."
+    )
+    access_key: str | None = None
+    secret_key: str | None = None
+    cache_dir: str | None = Field(
+        default=None, description="Synthesis cache files; default $HOME/cache/synthesis."
+    )
+    synthesis_batch: int = Field(default=8, ge=1, description="Requests decoded together.")
+    precision: str = Field(default="fp32", description="fp32 | bf16 | int8 | auto.")
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root) if self.root else get_settings().home_dir / "campaigns"
+
+    @property
+    def inbox_path(self) -> Path:
+        return self.root_path / "inbox"
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else get_settings().home_dir / "cache"
+
+    def campaign_dir(self, campaign_id: str) -> Path:
+        return self.root_path / campaign_id
+
+    def storage_target(self, campaign_url: str = ""):  # -> StorageTarget
+        from voicemill.campaign.storage import StorageTarget
+
+        default = (get_settings().home_dir / "deliveries").as_uri()
+        return StorageTarget(
+            url=campaign_url or self.storage_url or default,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            presign_seconds=self.presign_seconds,
+            key=self.access_key,
+            secret=self.secret_key,
+        )

@@ -1,9 +1,13 @@
-"""The inbox sensor: drop recordings into ``inbox/<dataset_id>/`` and they get prepared.
+"""Inbox sensors: recordings into ``inbox/<dataset_id>/`` get prepared; campaigns into
+``campaigns/inbox/<any>/`` get submitted and delivered.
 
 Each dataset folder's contents are fingerprinted (names, sizes, modification
 times of files that have settled); a new fingerprint adds the dataset's
 partition if needed and requests one run keyed by it, so a folder is never
-prepared twice for the same contents, however often the sensor ticks.
+prepared twice for the same contents, however often the sensor ticks. A campaign's run
+key is its id plus the hashes of its spec and recipients, so each submitted campaign
+is launched exactly once whether it came through the inbox or ``voicemill campaign
+submit``.
 """
 
 import hashlib
@@ -13,9 +17,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from voicemill.orchestration.jobs import prepare_dataset_job
-from voicemill.orchestration.partitions import datasets_partitions
-from voicemill.orchestration.resources import DatasetStorage
+from voicemill.orchestration.jobs import deliver_campaign_job, prepare_dataset_job
+from voicemill.orchestration.partitions import campaigns_partitions, datasets_partitions
+from voicemill.orchestration.resources import CampaignResource, DatasetStorage, PostgresResource
 
 SETTLE_SECONDS = 5.0
 """Files modified more recently than this may still be uploading; wait for them."""
@@ -83,4 +87,55 @@ def recordings_inbox_sensor(
             [datasets_partitions.build_add_request(new_partitions)] if new_partitions else []
         ),
         cursor=json.dumps(seen, sort_keys=True),
+    )
+
+
+def campaign_run_request(record) -> dg.RunRequest:
+    """The one run a submitted campaign gets: keyed by its id and both files' hashes."""
+    return dg.RunRequest(
+        run_key=f"{record.campaign_id}:{record.spec_sha256[:12]}:{record.recipients_sha256[:12]}",
+        partition_key=record.campaign_id,
+        tags={"voicemill/trigger": "campaign_sensor"},
+    )
+
+
+@dg.sensor(
+    job=deliver_campaign_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Submits campaigns dropped into the campaign inbox (a folder with "
+    "spec.yaml|json and recipients.csv|parquet) and launches every submitted campaign once.",
+)
+def campaign_inbox_sensor(
+    context: dg.SensorEvaluationContext, campaigns: CampaignResource, postgres: PostgresResource
+) -> dg.SensorResult | dg.SkipReason:
+    from voicemill.campaign.audit import list_campaigns
+    from voicemill.campaign.errors import CampaignError
+    from voicemill.campaign.submission import find_campaign_files, submit_campaign
+
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    inbox = campaigns.inbox_path
+    for folder in sorted(p for p in inbox.iterdir() if p.is_dir()) if inbox.is_dir() else []:
+        fingerprint = folder_fingerprint(folder)
+        files = find_campaign_files(folder)
+        if fingerprint is None or files is None or seen.get(folder.name) == fingerprint:
+            continue
+        seen[folder.name] = fingerprint  # a refused drop is retried only once it changes
+        try:
+            with postgres.connect() as conn:
+                record, _ = submit_campaign(conn, *files, campaigns.root_path)
+            context.log.info(f"submitted campaign {record.campaign_id} from {folder}")
+        except CampaignError as exc:
+            context.log.warning(f"inbox folder {folder.name!r} refused: {exc.reason}: {exc.detail}")
+    with postgres.connect() as conn:
+        submitted = [c for c in list_campaigns(conn) if c.status == "submitted"]
+    known = set(context.instance.get_dynamic_partitions(campaigns_partitions.name))
+    new = sorted({c.campaign_id for c in submitted} - known)
+    cursor = json.dumps(seen, sort_keys=True)
+    if not submitted:
+        return dg.SensorResult(skip_reason="no submitted campaign waiting", cursor=cursor)
+    return dg.SensorResult(
+        run_requests=[campaign_run_request(c) for c in submitted],
+        dynamic_partitions_requests=([campaigns_partitions.build_add_request(new)] if new else []),
+        cursor=cursor,
     )

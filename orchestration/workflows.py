@@ -174,6 +174,9 @@ def run_demo(
     voices_ok = {}
     if voices and all(r.success for r in results.values()):
         voices_ok = train_demo_voices(dataset_ids, dagster_instance)
+    campaign_id, campaign_ok = None, False
+    if voices_ok.get(EXAMPLE_CAMPAIGN_VOICE):
+        campaign_id, campaign_ok = run_example_campaign(dagster_instance)
 
     click.echo("\n==> demo finished")
     for dataset_id in dataset_ids:
@@ -197,10 +200,41 @@ def run_demo(
         )
         for dataset_id, ok in voices_ok.items():
             click.echo(f"  voice-{dataset_id}: {'champion released' if ok else 'FAILED'}")
-    return {
+    outcome = {
         dataset_id: result.success and voices_ok.get(dataset_id, True)
         for dataset_id, result in results.items()
     }
+    if campaign_id is not None:
+        from voicemill.orchestration.resources import CampaignResource
+
+        resource = CampaignResource()
+        folder = resource.campaign_dir(campaign_id)
+        audio = f"{resource.storage_target().url.rstrip('/')}/{campaign_id}/"
+        click.echo(
+            f"  Example campaign {campaign_id}:  {'delivered' if campaign_ok else 'FAILED'}\n"
+            f"      status and failures:   voicemill campaign status {campaign_id}\n"
+            f"      report (HTML):         {folder / 'report' / 'report.html'}\n"
+            f"      deliveries table:      {folder / 'report' / 'deliveries.parquet'} (.csv)\n"
+            f"      audio files:           {audio}\n"
+            "      audit trail:           SELECT * FROM deliveries / delivery_events (psql above)"
+        )
+        outcome[f"campaign:{campaign_id}"] = campaign_ok
+    return outcome
+
+
+EXAMPLE_CAMPAIGN_VOICE = "demo_en_m3"
+
+
+def run_example_campaign(dagster_instance: dg.DagsterInstance) -> tuple[str, bool]:
+    """Submit the packaged example campaign (voicemill/campaign/example) and deliver it."""
+    from importlib.resources import files
+
+    example = Path(str(files("voicemill.campaign") / "example"))
+    click.echo("\n==> submitting and delivering the example campaign")
+    record = submit_campaign_files(
+        example / "spec.yaml", example / "recipients.csv", dagster_instance
+    )
+    return record.campaign_id, deliver_campaign(record.campaign_id, dagster_instance)
 
 
 DEMO_RELEASE_PROFILE = "demo_release.yaml"
@@ -259,3 +293,36 @@ def train_demo_voices(
         )
         outcome[dataset_id] = result.success
     return outcome
+
+
+def submit_campaign_files(
+    spec: Path, recipients: Path, dagster_instance: dg.DagsterInstance | None = None
+):  # -> CampaignRecord
+    """Submit a campaign (see voicemill.campaign.submission) and add its partition."""
+    from voicemill.campaign.submission import submit_campaign
+    from voicemill.db.catalog import connect
+    from voicemill.orchestration.partitions import campaigns_partitions
+    from voicemill.orchestration.resources import CampaignResource
+
+    dagster_instance = dagster_instance or instance()
+    with connect() as conn:
+        record, _ = submit_campaign(conn, spec, recipients, CampaignResource().root_path)
+    if not dagster_instance.has_dynamic_partition(campaigns_partitions.name, record.campaign_id):
+        dagster_instance.add_dynamic_partitions(campaigns_partitions.name, [record.campaign_id])
+    return record
+
+
+def deliver_campaign(campaign_id: str, dagster_instance: dg.DagsterInstance | None = None) -> bool:
+    """Materialize one campaign partition in this process; True when every step passed."""
+    from voicemill.orchestration.definitions import defs
+
+    result = defs.resolve_job_def("deliver_campaign").execute_in_process(
+        partition_key=campaign_id,
+        instance=dagster_instance or instance(),
+        raise_on_error=False,
+        tags={"voicemill/trigger": "cli"},
+    )
+    for event in result.all_events:
+        if event.is_step_failure:
+            click.echo(f"  step {event.step_key} failed: {event.event_specific_data.error.message}")
+    return result.success

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from voicemill.commands.campaign import campaign
 from voicemill.commands.checkpoint import checkpoint
 from voicemill.commands.models import models
 from voicemill.commands.synth import synth
@@ -359,6 +360,7 @@ def demo(
 main.add_command(checkpoint)
 main.add_command(synth)
 main.add_command(models)
+main.add_command(campaign)
 
 if __name__ == "__main__":
     main()

@@ -36,7 +36,7 @@ ROWS: list[tuple[list[str], str | None]] = [
     (["r-011", "Hacker", "Paris", "escape"], "sandbox_violation"),
     (["r-012", "Ratio", "Paris", "divide"], "render_failed"),
     (["r-013", "NoCity", "", "needs_zip"], "missing_variable"),
-    (["r-014", "", "", "blank"], "text_empty"),
+    (["r-014", "!!!", "...", "blank"], "text_empty"),  # nothing speakable
     (["r-015", "A" * 20_000, "Paris", "echo"], "text_too_long"),
     (["r-016", "😀", "Paris", ""], "unsupported_characters"),
     (["r-017", "Иван", "Москва", ""], "unsupported_characters"),
@@ -45,6 +45,7 @@ ROWS: list[tuple[list[str], str | None]] = [
     (["r-020", "李雷", "Paris", ""], "unsupported_characters"),  # Han in an en campaign
     (["r-021", "José", "Zürich", ""], None),
     (["r-022", "Ｆｕｌｌ", "NYC", ""], None),  # full-width Latin reads as Latin
+    (["r-023", "Zoe", "  ", "blank"], "missing_variable"),  # a blank cell is missing
 ]
 
 
@@ -101,7 +102,7 @@ def test_every_bad_row_is_quarantined_and_good_rows_survive(prepared: PreparedRe
     assert texts["team/alice"] == "Dear Alice, your VIP gift waits in Oslo."
     assert texts["r-021"] == "Hi José, welcome back to Zürich!"
     assert prepared.rejection_counts()["unsupported_characters"] == 5
-    assert prepared.rejection_rate == pytest.approx(17 / 22)
+    assert prepared.rejection_rate == pytest.approx(18 / 23)
 
 
 def test_rejection_details_name_the_problem(prepared: PreparedRecipients) -> None:
@@ -164,7 +165,7 @@ def test_text_limits_and_nothing_to_say() -> None:
         ("a", "text_too_short"),
         ("c", "text_empty"),
         ("d", "text_too_long"),
-        ("e", "text_empty"),
+        ("e", "missing_variable"),  # blank cells are missing values
     ]
 
 

@@ -46,7 +46,7 @@ def test_yaml_spec_loads_with_defaults(tmp_path: Path) -> None:
     assert (spec.max_retries, spec.max_failure_rate, spec.seed, spec.shard_size) == (
         2,
         0.05,
-        0,
+        None,  # the voice preset's frozen seed
         200,
     )
     assert (spec.text_limits.min_chars, spec.text_limits.max_chars) == (1, 1000)

@@ -20,6 +20,10 @@ TABLES = {
     "speaker_profiles",
     "model_alias_events",
     "regression_results",
+    "campaigns",
+    "deliveries",
+    "delivery_events",
+    "synthesis_cache",
 }
 
 
@@ -40,7 +44,7 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(platform_home: Path) -> 
         update={"database_url": fresh.render_as_string(hide_password=False)}
     )
     migrate.upgrade(settings)
-    assert migrate.current_revision(settings) == "0002"
+    assert migrate.current_revision(settings) == "0003"
     assert _tables(settings) >= TABLES
     migrate.upgrade(settings)  # idempotent
     from alembic import command

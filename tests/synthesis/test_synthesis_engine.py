@@ -105,6 +105,20 @@ def test_same_seed_same_audio_and_batching_does_not_change_it(
     assert one.audio.shape != other.audio.shape or not np.array_equal(one.audio, other.audio)
 
 
+def test_many_texts_decode_together_as_each_alone(engine: SynthesisEngine, reference) -> None:
+    voice = engine.prepare_voice(reference, "Hello there.", "en")
+    texts = [TEXT, "🙂 🙂", "Hello world.", TEXT]
+    preset = FAST.model_copy(update={"batch_size": 4})
+    results = engine.synthesize_many(texts, voice, preset)
+    assert len(results) == 4
+    assert isinstance(results[1], SynthesisError) and results[1].reason == "nothing_to_say"
+    for text, result in zip(texts, results, strict=True):
+        if text != "🙂 🙂":
+            alone = engine.synthesize(text, voice, FAST)
+            np.testing.assert_array_equal(result.audio, alone.audio)
+            assert result.segments == alone.segments
+
+
 def test_random_seed_is_reported_and_reproduces(engine: SynthesisEngine, reference) -> None:
     voice = engine.prepare_voice(reference, None)
     drawn = engine.synthesize("Hello world.", voice, FAST.model_copy(update={"seed": -1}))

@@ -256,7 +256,11 @@ def _require_id_column(frame: pd.DataFrame, source: str) -> None:
 
 
 def _cell(value: Any) -> str | None:
-    """A cell as template data: a string, or None for null (None, NaN, NA, NaT)."""
+    """A cell as template data: a string, or None for null (None, NaN, NA, NaT).
+
+    The caller also treats blank strings as absent: an empty CSV cell is how a missing
+    value arrives, and "your payment of  dollars" must be a ``missing_variable``.
+    """
     if isinstance(value, str):
         return value
     if value is None:
@@ -313,7 +317,7 @@ def prepare_recipients(
         row: dict[str, str] = {}
         for name, value in zip(columns, values, strict=True):
             cell = _cell(value)
-            if cell is not None:
+            if cell is not None and cell.strip():  # a blank cell is a missing value
                 row[name] = cell
         recipient_id = row.get(RECIPIENT_ID_COLUMN)
         problem = _recipient_id_problem(recipient_id)

@@ -118,7 +118,9 @@ class CampaignSpec(_Frozen):
     max_retries: int = Field(2, ge=0, le=5)
     max_failure_rate: float = Field(0.05, ge=0.0, le=1.0)
     text_limits: TextLimits = Field(default_factory=TextLimits)
-    seed: int = Field(0, ge=0)
+    seed: int | None = Field(
+        None, ge=0, description="Override of the voice preset's frozen seed; empty keeps it."
+    )
     shard_size: int = Field(200, ge=1, le=10_000)
 
     @field_validator("templates")

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 
 from voicemill.audio.standardize import standardize_array
+from voicemill.errors import RejectedInput
 from voicemill.features.bert import BertFeatureExtractor
 from voicemill.features.ssl import SSLExtractor, load_ssl
 from voicemill.model.gpt import Text2SemanticModel, generate, load_model
@@ -224,6 +226,59 @@ class SynthesisEngine:
             )
         audio = np.concatenate(pieces).astype(np.float32, copy=False)
         return SynthesisResult(audio=audio, segments=timings, seed=seed)
+
+    def synthesize_many(
+        self,
+        texts: Sequence[str],
+        voice: Voice,
+        preset: InferencePreset | None = None,
+        language: str = "auto",
+    ) -> list[SynthesisResult | RejectedInput]:
+        """Many utterances with one voice and preset, the GPT decoding across texts.
+
+        Segments of all ``texts`` share GPT batches of ``preset.batch_size`` rows; each
+        row keeps its own seed (the preset's seed + its index within its text), so every
+        result equals ``synthesize`` of that text alone. A text that cannot be read
+        gets its error in its place instead of failing the others.
+        """
+        preset = preset or InferencePreset()
+        seed = _resolve_seed(preset.seed)
+        outcomes: list[SynthesisResult | RejectedInput | None] = [None] * len(texts)
+        work: list[tuple[int, _Segment]] = []
+        for i, text in enumerate(texts):
+            try:
+                work.extend((i, segment) for segment in self._segments(text, language))
+            except RejectedInput as exc:
+                outcomes[i] = exc
+        tokens: dict[tuple[int, int], torch.Tensor] = {}
+        for start in range(0, len(work), preset.batch_size):
+            batch = work[start : start + preset.batch_size]
+            decoded = self._tokens([segment for _, segment in batch], voice, preset, seed)
+            for (i, segment), row in zip(batch, decoded, strict=True):
+                tokens[i, segment.index] = row
+        gap = np.zeros(round(preset.fragment_interval_s * MODEL_SAMPLE_RATE), dtype=np.float32)
+        by_text: dict[int, list[_Segment]] = {}
+        for i, segment in work:
+            by_text.setdefault(i, []).append(segment)
+        for i, segments in by_text.items():
+            pieces, timings, offset = [], [], 0
+            for segment in segments:
+                row = tokens[i, segment.index]
+                audio = self._decode(segment, row, voice, preset, seed)
+                silence = gap if segment.index else gap[:0]
+                pieces.append(np.concatenate([silence, audio]))
+                offset += pieces[-1].shape[0]
+                timings.append(
+                    SegmentTiming(
+                        text=segment.text,
+                        start_s=(offset - audio.shape[0]) / MODEL_SAMPLE_RATE,
+                        end_s=offset / MODEL_SAMPLE_RATE,
+                        tokens=row.numel(),
+                    )
+                )
+            audio = np.concatenate(pieces).astype(np.float32, copy=False)
+            outcomes[i] = SynthesisResult(audio=audio, segments=timings, seed=seed)
+        return cast(list[SynthesisResult | RejectedInput], outcomes)  # every slot is filled
 
     def stream(
         self,

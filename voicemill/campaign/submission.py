@@ -1,0 +1,99 @@
+"""Submitting a campaign: validate the spec, keep an immutable copy, record it.
+
+A submitted campaign lives in ``<campaigns root>/<campaign_id>/`` (the spec as given and
+the recipients file) and in the ``campaigns`` table with both files' hashes. Submitting
+the same files again is a no-op; other files under the same id are refused
+(``campaign_exists``): a campaign's content never changes under its partition, so its
+deliveries and audit trail always describe one set of inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from voicemill.campaign.audit import upsert_campaign
+from voicemill.campaign.errors import CampaignError
+from voicemill.campaign.recipients import load_recipients
+from voicemill.campaign.records import CampaignRecord
+from voicemill.campaign.spec import CampaignSpec, load_campaign_spec
+
+if TYPE_CHECKING:
+    import psycopg
+
+SPEC_NAMES = ("spec.yaml", "spec.yml", "spec.json")
+RECIPIENTS_NAMES = ("recipients.csv", "recipients.parquet")
+
+
+def submit_campaign(
+    conn: psycopg.Connection, spec_path: Path, recipients_path: Path, root: Path
+) -> tuple[CampaignRecord, CampaignSpec]:
+    """Validate and record a campaign; returns its record and parsed spec.
+
+    Raises :class:`CampaignError` for an invalid spec, an unreadable recipients file
+    (or one without ``recipient_id``), or an id already used by other content.
+    """
+    spec = load_campaign_spec(spec_path)
+    load_recipients(recipients_path)  # readable, with a recipient_id column
+    folder = root / spec.campaign_id
+    recipients_copy = folder / f"recipients{recipients_path.suffix.lower()}"
+    record = CampaignRecord(
+        campaign_id=spec.campaign_id,
+        spec=spec.model_dump(mode="json"),
+        spec_sha256=spec.fingerprint,
+        recipients_uri=recipients_copy.as_uri(),
+        recipients_sha256=_sha256(recipients_path),
+        voice_profile=spec.voice_profile,
+        use_case=spec.preset,
+    )
+    stored = upsert_campaign(conn, record)  # refuses other content before any copy
+    folder.mkdir(parents=True, exist_ok=True)
+    _copy_atomic(spec_path, folder / f"spec{spec_path.suffix.lower()}")
+    _copy_atomic(recipients_path, recipients_copy)
+    return stored, spec
+
+
+def find_campaign_files(folder: Path) -> tuple[Path, Path] | None:
+    """(spec, recipients) in an inbox folder, or None until both are there."""
+    spec = next((folder / n for n in SPEC_NAMES if (folder / n).is_file()), None)
+    recipients = next((folder / n for n in RECIPIENTS_NAMES if (folder / n).is_file()), None)
+    return (spec, recipients) if spec and recipients else None
+
+
+def recipients_path(record: CampaignRecord) -> Path:
+    """The submitted recipients file, checked against the hash recorded at submission."""
+    from urllib.parse import unquote, urlsplit
+
+    path = Path(unquote(urlsplit(record.recipients_uri).path))
+    if not path.is_file() or _sha256(path) != record.recipients_sha256:
+        raise CampaignError(
+            "recipients_changed",
+            f"{path} is missing or differs from what campaign {record.campaign_id} was "
+            "submitted with; submit the new file under a new campaign id",
+        )
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    if source.resolve() == target.resolve():
+        return
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
