@@ -17,3 +17,4 @@ bench: setup
 	.venv/bin/python bench/dataprep
 	.venv/bin/python bench/synthesis
 	.venv/bin/python bench/adaptation
+	.venv/bin/python bench/campaign

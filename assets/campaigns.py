@@ -223,8 +223,6 @@ def deliver_campaign_shard(
     postgres: PostgresResource,
     mlflow: MlflowResource,
 ) -> dict:
-    import dataclasses
-
     from voicemill.campaign.audit import deliveries
     from voicemill.campaign.cache import SynthesisCache
     from voicemill.campaign.delivery import deliver_shard
@@ -267,13 +265,14 @@ def deliver_campaign_shard(
         connect=postgres.connect,
         max_retries=spec.max_retries,
         batch_size=campaigns.synthesis_batch,
+        logger=context.log,
     )
     context.log.info(
         f"shard {shard}: {report.published} published, {report.failed} failed, "
         f"{report.skipped} already done, {report.synthesized} synthesized, "
         f"{report.cache_hits} from cache; seconds {report.seconds}"
     )
-    return {"shard": shard, **dataclasses.asdict(report)}
+    return {"shard": shard, **report.summary()}
 
 
 @dg.op(description="Totals of the campaign's deliveries once every shard has run.")

@@ -412,7 +412,14 @@ def voice_champion(
     postgres: PostgresResource,
     mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
-    from voicemill.release.profiles import SpeakerProfile, record_evaluation, save_profile
+    from voicemill.release.profiles import (
+        DEFAULT_USE_CASE_PRESETS,
+        ProfileError,
+        SpeakerProfile,
+        get_profile,
+        record_evaluation,
+        save_profile,
+    )
     from voicemill.release.records import read_record, sha256_file, voice_dir
     from voicemill.release.registry import CHAMPION, alias_version, promote
 
@@ -425,6 +432,10 @@ def voice_champion(
     reference = evaluation["reference"]
     scores = {k: v for k, v in evaluation["summary"].items() if k.endswith("_mean")}
     with postgres.connect() as conn:
+        try:  # presets an operator tuned (voicemill profiles set-preset) carry over
+            presets = get_profile(conn, dataset_id).presets
+        except ProfileError:
+            presets = DEFAULT_USE_CASE_PRESETS
         previous = alias_version(client, name, CHAMPION)
         if previous != version:
             promote(
@@ -446,6 +457,7 @@ def voice_champion(
                 reference_uri=Path(reference["audio_path"]).as_uri(),
                 prompt_text=reference["text"],
                 model_name=name,
+                presets=presets,
             ),
         )
         record_evaluation(conn, profile.profile_id, profile.version, version, scores)

@@ -18,6 +18,7 @@ import click
 from voicemill.commands.campaign import campaign
 from voicemill.commands.checkpoint import checkpoint
 from voicemill.commands.models import models
+from voicemill.commands.profiles import profiles
 from voicemill.commands.synth import synth
 from voicemill.settings import PROJECT_ROOT, get_settings
 
@@ -361,6 +362,7 @@ main.add_command(checkpoint)
 main.add_command(synth)
 main.add_command(models)
 main.add_command(campaign)
+main.add_command(profiles)
 
 if __name__ == "__main__":
     main()

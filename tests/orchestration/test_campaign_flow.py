@@ -38,59 +38,12 @@ def _one_thread(one_torch_thread: None) -> None:
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A registered, champion-aliased tiny voice and its speaker profile; the profile id."""
-    import soundfile as sf
-    from speech_testkit import RATE, speak
-
-    from voicemill.db.catalog import connect
-    from voicemill.model.files import write_initial
-    from voicemill.orchestration.resources import MlflowResource
-    from voicemill.release.profiles import SpeakerProfile, save_profile
-    from voicemill.release.records import sha256_file
-    from voicemill.release.registry import promote, register_voice
-    from voicemill.release.voice_model import package_voice
+    from voicemill.release.tiny_voice import register_tiny_voice
     from voicemill.synthesis.types import InferencePreset
 
-    root = tmp_path_factory.mktemp("voice")
-    files = write_initial(root / "init", "tiny", seed=0)
-    reference = root / "reference.wav"
-    prompt = "The birch canoe slid on the smooth planks of the old dock."
-    sf.write(reference, speak(prompt), RATE)
     presets = {"ivr": InferencePreset(top_k=5, seed=3, max_new_tokens=30)}
-    package = package_voice(
-        root / "package",
-        s1=files["s1"],
-        s2g=files["s2G"],
-        reference=reference,
-        prompt_text=prompt,
-        language="en",
-        presets=presets,
-        default_use_case="ivr",
-    )
-    profile_id, name = "campaign_voice", "voice-campaign_voice"
-    mlflow = MlflowResource()
-    with mlflow.tracker("voices/campaign_voice").run("tiny") as run:
-        run.log_dir(package, "voice")
-        source, run_id = f"{run.artifact_uri}/voice", run.run_id
-    client = mlflow.client()
-    with connect() as conn:
-        version = register_voice(
-            client, conn, name=name, source=source, run_id=run_id, actor="test"
-        )
-        promote(client, conn, name=name, version=version.version, actor="test", reason="test")
-        save_profile(
-            conn,
-            SpeakerProfile(
-                profile_id=profile_id,
-                speaker="campaign_voice",
-                language="en",
-                reference_sha256=sha256_file(reference),
-                reference_uri=reference.as_uri(),
-                prompt_text=prompt,
-                model_name=name,
-                presets=presets,
-            ),
-        )
-    return profile_id
+    register_tiny_voice(tmp_path_factory.mktemp("voice"), "campaign_voice", presets)
+    return "campaign_voice"
 
 
 def _write_campaign(

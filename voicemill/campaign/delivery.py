@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -63,6 +63,19 @@ class Synthesize(Protocol):
 class ShardReport:
     """What one shard did; ``seconds`` splits its wall time by kind of work."""
 
+    logger: Any = field(default=log, repr=False, compare=False)  # where outcomes are logged
+
+    def summary(self) -> dict[str, Any]:
+        """The counters and seconds, JSON-ready."""
+        return {
+            "published": self.published,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "cache_hits": self.cache_hits,
+            "synthesized": self.synthesized,
+            "seconds": dict(self.seconds),
+        }
+
     published: int = 0
     failed: int = 0
     skipped: int = 0  # already published (or rejected) before this run
@@ -94,9 +107,14 @@ def deliver_shard(
     connect: Callable[[], AbstractContextManager[psycopg.Connection]],
     max_retries: int,
     batch_size: int = 8,
+    logger: logging.Logger | logging.LoggerAdapter | Any = log,
 ) -> ShardReport:
-    """Publish every pending row of ``rows`` (see module docstring)."""
-    report = ShardReport()
+    """Publish every pending row of ``rows`` (see module docstring).
+
+    ``logger`` (e.g. a Dagster run's ``context.log``) gets one line per outcome, each
+    with the delivery's trace id.
+    """
+    report = ShardReport(logger=logger)
     groups: dict[str, list[DeliveryRecord]] = {}
     for row in rows:
         if row.status != "pending":
@@ -234,6 +252,9 @@ def _publish(
                     },
                 )
             report.published += 1
+            report.logger.debug(
+                f"trace {row.trace_id}: row {row.row_number} published to {published.url}"
+            )
             break
 
 
@@ -255,6 +276,11 @@ def _fail(
                 attempts=row.attempts + attempt,
                 final=final,
             )
+    for row in rows:
+        state = "failed" if final else f"attempt {attempt} failed, will retry"
+        report.logger.warning(
+            f"trace {row.trace_id}: row {row.row_number} {state}: {error.reason}: {error.detail}"
+        )
     if final:
         report.failed += len(rows)
 
