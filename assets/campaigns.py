@@ -87,6 +87,9 @@ def campaign_recipients(
 
     campaign_id = context.partition_key
     record, spec = _campaign(postgres, campaign_id)
+    window = spec.schedule_window.refusal() if spec.schedule_window else None
+    if window is not None:  # not before the window: the sensor launches it when it opens
+        raise dg.Failure(f"{window.reason}: {window.detail}", allow_retries=False)
     try:
         open_store(campaigns.storage_target(spec.storage_url)).check()
         frame = load_recipients(recipients_path(record))
@@ -239,6 +242,9 @@ def deliver_campaign_shard(
     pending = [r for r in rows if r.status == "pending"]
     if not pending:
         return {"shard": shard, "published": 0, "failed": 0, "skipped": len(rows)}
+    window = spec.schedule_window.refusal() if spec.schedule_window else None
+    if window is not None:  # the window closed while the campaign ran: leave them pending
+        raise dg.Failure(f"{window.reason}: {window.detail}", allow_retries=False)
     try:
         store = open_store(campaigns.storage_target(spec.storage_url))
         store.check()

@@ -90,6 +90,13 @@ def recordings_inbox_sensor(
     )
 
 
+def _window_open(window: dict | None) -> bool:
+    """A campaign without a schedule window may run now; one with a window once it opens."""
+    from voicemill.campaign.spec import ScheduleWindow
+
+    return window is None or ScheduleWindow.model_validate(window).state() == "open"
+
+
 def campaign_run_request(record) -> dg.RunRequest:
     """The one run a submitted campaign gets: keyed by its id and both files' hashes."""
     return dg.RunRequest(
@@ -128,7 +135,11 @@ def campaign_inbox_sensor(
         except CampaignError as exc:
             context.log.warning(f"inbox folder {folder.name!r} refused: {exc.reason}: {exc.detail}")
     with postgres.connect() as conn:
-        submitted = [c for c in list_campaigns(conn) if c.status == "submitted"]
+        submitted = [
+            c
+            for c in list_campaigns(conn)
+            if c.status == "submitted" and _window_open(c.spec.get("schedule_window"))
+        ]
     known = set(context.instance.get_dynamic_partitions(campaigns_partitions.name))
     new = sorted({c.campaign_id for c in submitted} - known)
     cursor = json.dumps(seen, sort_keys=True)

@@ -202,3 +202,20 @@ def test_missing_file(tmp_path: Path) -> None:
         load_campaign_spec(tmp_path / "absent.yaml")
     assert info.value.reason == "spec_unreadable"
     assert "absent.yaml" in info.value.detail
+
+
+def test_schedule_window_says_when_deliveries_may_run() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from voicemill.campaign.spec import ScheduleWindow
+
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    window = ScheduleWindow(start=now, end=now + timedelta(hours=2))
+    assert window.state(now - timedelta(seconds=1)) == "before"
+    assert window.state(now) == "open" and window.refusal(now) is None
+    assert window.state(now + timedelta(hours=2)) == "after"
+    early = window.refusal(now - timedelta(minutes=5))
+    assert early is not None and early.reason == "schedule_window_not_open"
+    assert "2026-12-01T09:00:00+00:00" in early.detail
+    late = window.refusal(now + timedelta(hours=3))
+    assert late is not None and late.reason == "schedule_window_closed"

@@ -433,3 +433,21 @@ def test_the_sensor_submits_inbox_drops_and_keys_runs_by_content(
     with connect() as conn:
         assert get_campaign(conn, campaign_id).spec_sha256 == record.spec_sha256
     assert json.loads(again.cursor)  # the cursor remembers the drop
+
+    # A campaign whose schedule window opens tomorrow is submitted but not launched yet.
+    later_id = f"later-{uuid.uuid4().hex[:8]}"
+    tomorrow = time.time() + 86_400
+    window = {
+        "start": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(tomorrow)),
+        "end": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(tomorrow + 3600)),
+    }
+    drop = campaigns.inbox_path / "drop-2"
+    for path in _write_campaign(drop, later_id, champion, _rows(2), schedule_window=window):
+        os.utime(path, (past, past))
+    with dg.build_sensor_context(
+        instance=instance, resources=resources, cursor=again.cursor
+    ) as context:
+        later = campaign_inbox_sensor(context)
+    with connect() as conn:
+        assert get_campaign(conn, later_id).status == "submitted"
+    assert later_id not in [r.partition_key for r in later.run_requests]

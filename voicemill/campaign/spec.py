@@ -95,6 +95,24 @@ class ScheduleWindow(_Frozen):
             raise ValueError("end must be after start")
         return self
 
+    def state(self, now: datetime | None = None) -> Literal["before", "open", "after"]:
+        """Where ``now`` (default: the current time) falls relative to the window."""
+        now = now or datetime.now(UTC)
+        return "before" if now < self.start else "open" if now < self.end else "after"
+
+    def refusal(self, now: datetime | None = None) -> CampaignError | None:
+        """Why nothing may be delivered now, or None inside the window."""
+        state = self.state(now)
+        if state == "before":
+            return CampaignError(
+                "schedule_window_not_open", f"deliveries start at {self.start.isoformat()}"
+            )
+        if state == "after":
+            return CampaignError(
+                "schedule_window_closed", f"deliveries ended at {self.end.isoformat()}"
+            )
+        return None
+
 
 class CampaignSpec(_Frozen):
     """A campaign: which voice says which templates, how the audio is delivered.

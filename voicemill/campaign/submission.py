@@ -20,6 +20,7 @@ from voicemill.campaign.audit import upsert_campaign
 from voicemill.campaign.errors import CampaignError
 from voicemill.campaign.recipients import load_recipients
 from voicemill.campaign.records import CampaignRecord
+from voicemill.campaign.render import compile_templates
 from voicemill.campaign.spec import CampaignSpec, load_campaign_spec
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def submit_campaign(
     (or one without ``recipient_id``), or an id already used by other content.
     """
     spec = load_campaign_spec(spec_path)
+    compile_templates(spec)  # template syntax errors are refused here, before anything runs
     load_recipients(recipients_path)  # readable, with a recipient_id column
     folder = root / spec.campaign_id
     recipients_copy = folder / f"recipients{recipients_path.suffix.lower()}"
