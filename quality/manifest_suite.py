@@ -7,6 +7,7 @@ fails it: the Dagster asset check that runs it is blocking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,16 @@ def build_manifest_suite(thresholds: ManifestThresholds):  # -> gx.ExpectationSu
 
 def validate_manifest(manifest: pd.DataFrame, thresholds: ManifestThresholds) -> ManifestValidation:
     """Run the suite on a manifest frame in an ephemeral GX context."""
+    success, outcomes = run_suite(manifest, "manifest", lambda: build_manifest_suite(thresholds))
+    return ManifestValidation(success=success, outcomes=outcomes)
+
+
+def run_suite(
+    frame: pd.DataFrame, name: str, build_suite: Callable[[], Any]
+) -> tuple[bool, list[ExpectationOutcome]]:
+    """Validate ``frame`` against the suite ``build_suite`` makes (GX needs its context
+    to exist first), in an ephemeral context (no files, no telemetry, no progress bars):
+    overall success and one outcome per expectation."""
     import os
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -94,12 +105,12 @@ def validate_manifest(manifest: pd.DataFrame, thresholds: ManifestThresholds) ->
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batch = (
-        context.data_sources.add_pandas(name="manifest")
-        .add_dataframe_asset(name="utterances")
+        context.data_sources.add_pandas(name=name)
+        .add_dataframe_asset(name=f"{name}_rows")
         .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": manifest})
+        .get_batch(batch_parameters={"dataframe": frame})
     )
-    result = batch.validate(build_manifest_suite(thresholds))
+    result = batch.validate(build_suite())
     outcomes = []
     for r in result.results:
         config = r.expectation_config
@@ -113,4 +124,4 @@ def validate_manifest(manifest: pd.DataFrame, thresholds: ManifestThresholds) ->
                 sample=list(details.get("partial_unexpected_list") or [])[:5],
             )
         )
-    return ManifestValidation(success=bool(result.success), outcomes=outcomes)
+    return bool(result.success), outcomes

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from voicemill.campaign.spec import TextLimits
-from voicemill.quality.manifest_suite import ExpectationOutcome
+from voicemill.quality.manifest_suite import ExpectationOutcome, run_suite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,32 +82,9 @@ def validate_recipients(
     template_ids: Iterable[str] | None = None,
 ) -> RecipientsValidation:
     """Run the suite on a rendered-recipients frame in an ephemeral GX context."""
-    import os
-
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    batch = (
-        context.data_sources.add_pandas(name="campaign")
-        .add_dataframe_asset(name="recipients")
-        .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": rendered_frame})
+    success, outcomes = run_suite(
+        rendered_frame,
+        "campaign",
+        lambda: build_recipients_suite(limits, required_columns, template_ids),
     )
-    result = batch.validate(build_recipients_suite(limits, required_columns, template_ids))
-    outcomes = []
-    for r in result.results:
-        config = r.expectation_config
-        details = r.result or {}
-        outcomes.append(
-            ExpectationOutcome(
-                expectation=config.type,
-                column=config.kwargs.get("column"),
-                success=bool(r.success),
-                unexpected_count=details.get("unexpected_count"),
-                sample=list(details.get("partial_unexpected_list") or [])[:5],
-            )
-        )
-    return RecipientsValidation(success=bool(result.success), outcomes=outcomes)
+    return RecipientsValidation(success=success, outcomes=outcomes)

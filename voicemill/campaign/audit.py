@@ -36,7 +36,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
 
 from voicemill.campaign.errors import CampaignError
-from voicemill.campaign.records import CampaignRecord, DeliveryRecord
+from voicemill.campaign.records import CampaignRecord, DeliveryRecord, DurationStats
 
 __all__ = [
     "CAMPAIGN_STATUSES",
@@ -116,18 +116,6 @@ _STRICT_TEXT = (
     "storage_url",
     "delivery_url",
 )
-
-
-class DurationStats(BaseModel):
-    """Audio durations (seconds) of a campaign's published deliveries."""
-
-    model_config = ConfigDict(frozen=True)
-
-    count: int = 0
-    total_s: float = 0.0
-    mean_s: float | None = None
-    min_s: float | None = None
-    max_s: float | None = None
 
 
 class CampaignSummary(BaseModel):

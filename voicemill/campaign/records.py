@@ -73,3 +73,15 @@ class DeliveryRecord(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per step
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class DurationStats(BaseModel):
+    """Seconds of a campaign's published audio (rows whose duration is known)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int = 0
+    total_s: float = 0.0
+    mean_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from voicemill.campaign.records import CampaignRecord, DeliveryRecord
+from voicemill.campaign.records import CampaignRecord, DeliveryRecord, DurationStats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,18 +63,6 @@ HISTOGRAM_NAME = "duration_histogram.png"
 HTML_NAME = "report.html"
 UNKNOWN_REASON = "unknown"  # a failed/rejected row that carries no error_reason
 _AUDIO_SCHEMES = frozenset({"", "http", "https", "file"})  # "" = a relative href
-
-
-class DurationStats(BaseModel):
-    """Seconds of published audio (rows whose ``duration_s`` is known)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    count: int = 0
-    total_s: float = 0.0
-    mean_s: float | None = None
-    min_s: float | None = None
-    max_s: float | None = None
 
 
 class CampaignTotals(BaseModel):

@@ -9,7 +9,6 @@ deliveries and audit trail always describe one set of inputs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from voicemill.campaign.recipients import load_recipients
 from voicemill.campaign.records import CampaignRecord
 from voicemill.campaign.render import compile_templates
 from voicemill.campaign.spec import CampaignSpec, load_campaign_spec
+from voicemill.release.records import sha256_file
 
 if TYPE_CHECKING:
     import psycopg
@@ -48,7 +48,7 @@ def submit_campaign(
         spec=spec.model_dump(mode="json"),
         spec_sha256=spec.fingerprint,
         recipients_uri=recipients_copy.as_uri(),
-        recipients_sha256=_sha256(recipients_path),
+        recipients_sha256=sha256_file(recipients_path),
         voice_profile=spec.voice_profile,
         use_case=spec.preset,
     )
@@ -71,21 +71,13 @@ def recipients_path(record: CampaignRecord) -> Path:
     from urllib.parse import unquote, urlsplit
 
     path = Path(unquote(urlsplit(record.recipients_uri).path))
-    if not path.is_file() or _sha256(path) != record.recipients_sha256:
+    if not path.is_file() or sha256_file(path) != record.recipients_sha256:
         raise CampaignError(
             "recipients_changed",
             f"{path} is missing or differs from what campaign {record.campaign_id} was "
             "submitted with; submit the new file under a new campaign id",
         )
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
