@@ -448,6 +448,11 @@ def campaign_report(
     record, _ = _campaign(postgres, campaign_id)
     files = write_report(campaigns.campaign_dir(campaign_id) / "report", record, rows)
     totals = files.totals
+    sample = ["| row | recipient | status | trace id | url |", "| --- | --- | --- | --- | --- |"]
+    for r in rows[:10]:
+        recipient = r.recipient_id[:40].replace("|", "\\|")  # ids are data: keep the table
+        cells = [str(r.row_number), recipient, r.status, r.trace_id]
+        sample.append("| " + " | ".join([*cells, r.storage_url or "-"]) + " |")
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(files.html)),
@@ -458,5 +463,6 @@ def campaign_report(
             "rejected": dg.MetadataValue.int(totals.rejected),
             "failure_rate": dg.MetadataValue.float(round(totals.failure_rate, 4)),
             "total_audio_s": dg.MetadataValue.float(round(totals.duration.total_s, 1)),
+            "first_deliveries": dg.MetadataValue.md("\n".join(sample)),
         }
     )

@@ -15,7 +15,7 @@ HEAVY_MODULES = ["torch", "great_expectations", "whisperx", "silero_vad", "pocke
                  "faster_whisper", "transformers", "librosa"]  # fmt: skip
 
 
-def test_definitions_expose_the_data_pipeline_and_the_voice_chain() -> None:
+def test_definitions_expose_the_data_pipeline_the_voice_chain_and_campaigns() -> None:
     from voicemill.orchestration.definitions import defs
 
     repo = defs.get_repository_def()
@@ -35,7 +35,12 @@ def test_definitions_expose_the_data_pipeline_and_the_voice_chain() -> None:
         "voice_model",
         "voice_release",
     ]
-    assert keys == sorted([*data, *voices, "base_model"])
+    campaigns = ["campaign_recipients", "campaign_audio", "campaign_report"]
+    assert keys == sorted([*data, *voices, *campaigns, "base_model"])
+    for key in campaigns:
+        partitions = repo.asset_graph.get(dg.AssetKey(key)).partitions_def
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition)
+        assert partitions.name == "campaigns"
     for key in data + voices:
         partitions = repo.asset_graph.get(dg.AssetKey(key)).partitions_def
         assert isinstance(partitions, dg.DynamicPartitionsDefinition)
@@ -46,12 +51,22 @@ def test_definitions_expose_the_data_pipeline_and_the_voice_chain() -> None:
         "manifest_meets_expectations",
         "challenger_earns_champion",
         "champion_holds_its_scores",
+        "recipients_meet_expectations",
+        "campaign_failure_rate",
+        "campaign_durations_fit_texts",
+        "campaign_loudness_compliance",
     }
     (nightly,) = repo.schedule_defs
     assert nightly.name == "nightly_regression_schedule" and nightly.cron_schedule == "0 3 * * *"
     assert defs.resolve_job_def("prepare_dataset").tags["dagster/priority"] == "0"
     assert defs.resolve_job_def("train_voice").tags["voicemill/lane"] == "training"
-    assert {s.name for s in repo.sensor_defs} == {"recordings_inbox_sensor"}
+    assert {s.name for s in repo.sensor_defs} == {
+        "recordings_inbox_sensor",
+        "campaign_inbox_sensor",
+    }
+    campaign_job = defs.resolve_job_def("deliver_campaign")
+    assert campaign_job.tags["voicemill/lane"] == "campaign"  # capped in dagster.yaml
+    assert campaign_job.tags["dagster/priority"] == "1"
     aligned = repo.assets_defs_by_key[dg.AssetKey("aligned_utterances")]
     assert aligned.op.pool == "asr"
     for training in ("base_model", "voice_model"):  # training runs queue, never collide
