@@ -214,16 +214,17 @@ def test_a_killed_campaign_resumes_with_every_recipient_delivered_once(
     campaign_id = f"kill-{uuid.uuid4().hex[:8]}"
     rows = [
         {"recipient_id": f"k-{i:03d}", "template_id": "reminder",
-         "first_name": name, "due_date": f"May {i + 1}"}
-        for i, name in enumerate(["Ava", "Ben", "Cleo", "Dan", "Eve", "Finn"] * 4)
+         "first_name": name, "due_date": f"May {i % 28 + 1}"}
+        for i, name in enumerate(["Ava", "Ben", "Cleo", "Dan", "Eve", "Finn"] * 6)
     ]  # fmt: skip
     spec, recipients = _write_campaign(tmp_path, campaign_id, champion, rows)
     _submit(spec, recipients)
+    log = tmp_path / "worker.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "voicemill.cli", "campaign", "run", campaign_id],
         env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -232,14 +233,15 @@ def test_a_killed_campaign_resumes_with_every_recipient_delivered_once(
             done = [r for r in _deliveries(campaign_id) if r.status == "published"]
             if done or worker.poll() is not None:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         os.killpg(worker.pid, signal.SIGKILL)  # a real kill, mid-campaign
         worker.wait(30)
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
     partial = [r for r in _deliveries(campaign_id) if r.status == "published"]
-    assert 0 < len(partial) < len(rows), "the kill should land mid-campaign"
+    tail = log.read_text(errors="replace")[-3000:]
+    assert 0 < len(partial) < len(rows), f"the kill should land mid-campaign:\n{tail}"
 
     resumed = _deliver(campaign_id)
     assert resumed.success, _failure(resumed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +89,10 @@ def fetch_voice(client: MlflowClient, name: str, version: str, root: Path) -> Pa
     return target
 
 
+@lru_cache(maxsize=2)
 def load_voice(package: Path) -> VoiceModel:
-    """The pyfunc voice with its engine loaded and its reference prepared (once)."""
+    """The pyfunc voice with its engine loaded and its reference prepared: once per
+    process, so the shards of a campaign that run in one process share it."""
     import mlflow.pyfunc
 
     model: Any = mlflow.pyfunc.load_model(str(package))
