@@ -441,11 +441,9 @@ def campaign_report(
 
     campaign_id = context.partition_key
     rows = _rows(postgres, campaign_id)
-    record, _ = _campaign(postgres, campaign_id)
     pending = sum(r.status == "pending" for r in rows)
     with postgres.connect() as conn:
-        set_campaign_status(conn, campaign_id, "running" if pending else "completed")
-    record, _ = _campaign(postgres, campaign_id)
+        record = set_campaign_status(conn, campaign_id, "running" if pending else "completed")
     files = write_report(campaigns.campaign_dir(campaign_id) / "report", record, rows)
     totals = files.totals
     sample = ["| row | recipient | status | trace id | url |", "| --- | --- | --- | --- | --- |"]

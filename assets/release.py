@@ -65,8 +65,9 @@ class GateCheckConfig(dg.Config):
     group_name=GROUP,
     deps=[voice_model],
     kinds={"mlflow"},
-    description="Benchmark prompts synthesized with the fine-tuned voice and scored: "
-    "intelligibility (ASR judge CER/WER), speaker similarity, DNSMOS, real-time factor.",
+    description="Every saved checkpoint scored on the speaker's held-out texts, then the "
+    "exported voice on the benchmark prompts: intelligibility (ASR judge CER/WER), speaker "
+    "similarity, DNSMOS, real-time factor.",
 )
 def voice_evaluation(
     context: dg.AssetExecutionContext,

@@ -123,16 +123,13 @@ def deliver_shard(
             raise CampaignError("invalid_delivery", f"pending delivery {row.trace_id} has no text")
         else:
             groups.setdefault(row.request_key, []).append(row)
-    content_type = CONTENT_TYPES[settings.output_format]
-    extension = EXTENSIONS[settings.output_format]
     keys = list(groups)
     for start in range(0, len(keys), batch_size):
         chunk = keys[start : start + batch_size]
         audio = _audio_for(chunk, groups, synthesize, cache, connect, max_retries, report)
         for key, got in audio.items():
             _publish(
-                key, got, groups[key], campaign, settings, store, connect, max_retries, report,
-                content_type, extension,
+                key, got, groups[key], campaign, settings, store, connect, max_retries, report
             )  # fmt: skip
     return report
 
@@ -201,10 +198,10 @@ def _publish(
     connect: Callable[[], AbstractContextManager[psycopg.Connection]],
     max_retries: int,
     report: ShardReport,
-    content_type: str,
-    extension: str,
 ) -> None:
     """Post-process the key's audio once, then put and record it for each recipient."""
+    content_type = CONTENT_TYPES[settings.output_format]
+    extension = EXTENSIONS[settings.output_format]
     started = time.perf_counter()
     try:
         processed = postprocess(audio.samples, audio.rate, settings)
