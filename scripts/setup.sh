@@ -22,7 +22,7 @@ fi
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 stamp=.venv/.voicemill-installed
-want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh tests/parity/peer-requirements.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -33,4 +33,8 @@ echo "==> creating .venv and installing pinned dependencies (first run downloads
 # resemblyzer (speaker similarity) declares webrtcvad, which breaks at import; its
 # module comes from webrtcvad-wheels (a dependency above), so skip its requirements.
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt resemblyzer
+# The parity peer (tests/parity): upstream GPT-SoVITS's code from an installable fork,
+# kept out of site-packages (see tests/parity/peer-requirements.txt).
+.venv/bin/python -m pip install -q --no-deps --upgrade --target .venv/peer \
+  -r tests/parity/peer-requirements.txt
 echo "$want" > "$stamp"
