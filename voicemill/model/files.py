@@ -29,7 +29,7 @@ from voicemill.model.sovits import (
     write_s2_discriminator,
     write_s2_generator,
 )
-from voicemill.model.sovits.checkpoint import atomic_save, load_s2_file
+from voicemill.model.sovits.checkpoint import atomic_save, load_s2_file, resolve_version
 
 Part = Literal["s1", "s2G", "s2D", "resume_G", "resume_D"]
 Preset = Literal["v2", "tiny"]
@@ -97,7 +97,7 @@ def detect(path: str | os.PathLike[str]) -> ModelFile:
     if part in ("s2G", "resume_G") and not any(k.startswith("enc_p.") for k in state):
         sample = ", ".join(list(state)[:3])
         raise CheckpointError("foreign_checkpoint", f"{path}: no GPT-SoVITS weights ({sample} …)")
-    version = cast(Version, header_version) if header_version else _version(part, state)
+    version = cast(Version, resolve_version(header_version, _version(part, state)))
     return ModelFile(path, part, version, state, info)
 
 
@@ -176,7 +176,7 @@ def _is_discriminator(state: Mapping[str, torch.Tensor]) -> bool:
 
 
 def _version(part: Part, state: Mapping[str, torch.Tensor]) -> Version:
-    """Shape-based version for files without a header tag (v1/v2 and untagged pretrained)."""
+    """Shape-based version (files without a header tag, or with a v1/v2 one)."""
     if part == "s1":
         return S1_VOCAB.get(_rows(state, "ar_text_embedding.word_embeddings.weight"), "unknown")
     if part in ("s2D", "resume_D"):

@@ -6,9 +6,12 @@ it with torch's weights-only unpickler, allow-listing the name ``utils.HParams``
 our own :class:`HParams`, so loading never imports or runs foreign code; we write it
 with a pickler that names our class ``utils.HParams``, so upstream loads our files.
 
-Newer upstream versions mark their files by replacing the zip magic ``PK`` with a
-two-byte tag: ``03`` v3, ``04`` v4, ``05`` v2Pro, ``06`` v2ProPlus (LoRA files too).
-We restore ``PK`` to read them, then refuse anything that is not v2.
+Upstream may mark its files by replacing the zip magic ``PK`` with a two-byte tag:
+``00`` v1, ``01`` v2, ``02`` v3, ``03`` v3 (LoRA), ``04`` v4 (LoRA), ``05`` v2Pro,
+``06`` v2ProPlus; current upstream writes plain ``PK`` for v1/v2 and reads all of them.
+We restore ``PK`` to read them, then refuse anything that is not v2. A ``00``/``01`` tag
+names the generation only: upstream's loaders rebuild such a model from its weights'
+shapes (the text embedding's rows), and so do we (:func:`resolve_version`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from voicemill.model.errors import CheckpointError
 from voicemill.model.sovits.config import SoVITSConfig
 from voicemill.model.sovits.synthesizer import SynthesizerTrn, drop_enc_q
 
-HEADER_VERSIONS = {b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
+HEADER_VERSIONS = {
+    b"00": "v1",
+    b"01": "v2",
+    b"02": "v3",
+    b"03": "v3",
+    b"04": "v4",
+    b"05": "v2Pro",
+    b"06": "v2ProPlus",
+}
+SHAPE_DECIDED = frozenset({"v1", "v2"})  # header versions the weights' shapes refine
 UPSTREAM_HPARAMS = ("utils", "HParams")
 
 
@@ -119,7 +131,7 @@ def read_s2_generator(path: str | os.PathLike[str]) -> S2Checkpoint:
     if not (isinstance(obj, Mapping) and isinstance(obj.get("weight"), Mapping)):
         raise CheckpointError("foreign_checkpoint", f"{path}: no 'weight' state dict")
     weight = dict(obj["weight"])
-    version = header_version or _version_from_weights(weight)
+    version = resolve_version(header_version, _version_from_weights(weight))
     if version != "v2":
         raise CheckpointError(
             "unsupported_version", f"{path}: {version} s2 checkpoints are not supported yet"
@@ -154,6 +166,19 @@ def load_s2_generator(path: str | os.PathLike[str]) -> SynthesizerTrn:
             f"unexpected {unexpected[:5]} ({len(unexpected)})",
         )
     return model.prepare_for_inference()
+
+
+def resolve_version(header_version: str | None, shape_version: str) -> str:
+    """The version of an s2 file from its header tag and the one its weights' shapes give.
+
+    Plain ``PK`` files and ``00``/``01`` tags go by the shapes (when they tell); the
+    newer tags (``02`` to ``06``) by the header, as upstream's loaders do.
+    """
+    if header_version is None:
+        return shape_version
+    if header_version in SHAPE_DECIDED and not shape_version.startswith("unknown"):
+        return shape_version
+    return header_version
 
 
 def _version_from_weights(weight: Mapping[str, torch.Tensor]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,26 @@ class SoVITSConfig:
         "freeze_quantizer",
     )
     _TRAIN_KEYS = ("segment_size", "c_mel", "c_kl")
+    # Keys of the official s2.json data/model sections that we do not model, with its
+    # values. Upstream's inference loaders read ``data.n_speakers`` unconditionally (the
+    # SynthesizerTrn argument), so every file we write carries these sections complete.
+    _UPSTREAM_ONLY: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "data": {
+            "max_wav_value": 32768.0,
+            "add_blank": True,
+            "n_speakers": 300,
+            "cleaned_text": True,
+        },
+        "model": {"use_spectral_norm": False},
+    }
 
     def to_hparams(self) -> dict[str, Any]:
-        """The nested ``{"data", "model", "train"}`` dict of the official s2.json."""
+        """The nested ``{"data", "model", "train"}`` dict of the official s2.json.
+
+        The data and model sections hold every s2.json key (``_UPSTREAM_ONLY`` fills the
+        ones we do not model with s2.json's values unless ``extra`` has them); the train
+        section only the keys we model plus ``extra``'s.
+        """
         values = asdict(self)
         out: dict[str, Any] = {}
         for section, keys in (
@@ -154,6 +171,7 @@ class SoVITSConfig:
             ("train", self._TRAIN_KEYS),
         ):
             out[section] = {k: _to_json(values[k]) for k in keys}
+            out[section].update(self._UPSTREAM_ONLY.get(section, {}))
         # Our own structural knobs go under "model" only when they differ from v2, so
         # official-size exports carry exactly the upstream keys.
         official = {*self._DATA_KEYS, *self._MODEL_KEYS, *self._TRAIN_KEYS, "extra"}
