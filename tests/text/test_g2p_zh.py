@@ -1,4 +1,7 @@
-"""Mandarin G2P: opencpop-strict initials/finals, polyphones, sandhi, erhua, word2ph."""
+"""Mandarin G2P: opencpop-strict initials/finals, polyphones, sandhi, erhua, word2ph.
+
+Expectations are upstream GPT-SoVITS's phones (tests/parity compares with its code).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +20,17 @@ from voicemill.text.symbols import is_symbol
         ("er2", ("EE", "er2")),
         ("ou1", ("OO", "ou1")),
         ("yi1", ("y", "i1")),
-        ("ya1", ("y", "ia1")),
-        ("you3", ("y", "iu3")),
+        ("ya1", ("y", "a1")),
+        ("you3", ("y", "ou3")),
         ("yu2", ("y", "v2")),
         ("yuan2", ("y", "van2")),
-        ("yong3", ("y", "iong3")),
+        ("yan4", ("y", "En4")),
+        ("ye3", ("y", "E3")),
+        ("yao4", ("y", "ao4")),
+        ("yong3", ("y", "ong3")),
         ("wu3", ("w", "u3")),
-        ("wei4", ("w", "ui4")),
-        ("wo3", ("w", "uo3")),
+        ("wei4", ("w", "ei4")),
+        ("wo3", ("w", "o3")),
         ("shi4", ("sh", "ir4")),
         ("zi5", ("z", "i05")),
         ("ju2", ("j", "v2")),
@@ -63,14 +69,14 @@ def test_polyphones_follow_word_context() -> None:
         ("不是", "b u2 sh ir4"),  # 不 before a 4th tone
         ("不去", "b u2 q v4"),  # across jieba words
         ("去不去", "q v4 b u5 q v4"),
-        ("一样", "y i2 y iang4"),
+        ("一样", "y i2 y ang4"),
         ("一天", "y i4 t ian1"),
         ("第一", "d i4 y i1"),
         ("十一", "sh ir2 y i1"),
         ("看一看", "k an4 y i5 k an4"),
-        ("我的", "w uo3 d e5"),
+        ("我的", "w o3 d e5"),
         ("走了", "z ou3 l e5"),
-        ("朋友们", "p eng2 y iu5 m en5"),
+        ("朋友们", "p eng2 y ou5 m en5"),
     ],
 )
 def test_tone_sandhi(text: str, expected: str) -> None:
@@ -78,10 +84,24 @@ def test_tone_sandhi(text: str, expected: str) -> None:
 
 
 def test_erhua_takes_the_previous_tone_but_stays_a_syllable() -> None:
-    phones, word2ph = chinese_g2p("花儿")
-    assert phones == ["h", "ua1", "EE", "er1"]
-    assert word2ph == [2, 2]
+    phones, word2ph = chinese_g2p("小院儿")
+    assert phones == ["x", "iao3", "y", "van4", "EE", "er4"]
+    assert word2ph == [2, 2, 2]
+    assert chinese_g2p("哪儿")[0][-1] == "er3"
+    # Listed words keep er2, as upstream's list has them (女儿 "daughter", 花儿 too).
     assert chinese_g2p("女儿")[0][-1] == "er2"
+    assert chinese_g2p("花儿")[0][-1] == "er2"
+
+
+def test_zero_initial_syllables_use_the_written_final() -> None:
+    assert " ".join(chinese_g2p("我要用有问样")[0]) == "w o3 y ao4 y ong4 y ou3 w en4 y ang4"
+    assert " ".join(chinese_g2p("爱鹅欧")[0]) == "AA ai4 EE e2 OO ou1"
+
+
+def test_unreadable_syllables_become_unknown_symbols_not_a_crash() -> None:
+    # pypinyin reads 嗯 as a syllabic n, which has no opencpop symbols (upstream crashes).
+    phones, word2ph = chinese_g2p("嗯,好")
+    assert phones[:2] == ["UNK", "UNK"] and word2ph == [2, 1, 2]
 
 
 def test_lexicon_words_are_not_sandhied_and_block_cross_word_sandhi() -> None:

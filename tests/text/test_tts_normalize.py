@@ -7,24 +7,26 @@ import pytest
 from voicemill.text.normalize import TextError, normalize_for_tts, normalize_text
 
 
+# English synthesis text is upstream's normalization (voicemill.text.normalize_en), quirks
+# included: the voices learned it. Our deliberate readings: "Dr." before a name, phone
+# numbers, and a.m./p.m. after a time.
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("I have 3 apples.", "I have three apples."),
-        ("It costs $1,234.56!", "It costs one thousand two hundred and thirty four dollars "
-         "fifty six cents!"),
-        ("Dr. Smith arrived at 3:30 pm.", "doctor Smith arrived at three thirty P M."),
-        ("Due 2026-11-30, really?", "Due November thirtieth, twenty twenty six, really?"),
-        ("On November 30, 2026.", "On November thirtieth, twenty twenty six."),
-        ("The 21st runner", "The twenty first runner"),
-        ("We grew 50% & shipped 3.5kg", "We grew fifty percent and shipped three point five "
-         "kilograms"),
-        ("Add 1/2 cup, then 3/4.", "Add one half cup, then three quarters."),
-        ("Room #5; wait...", "Room number five, wait…"),
-        ("He said \"hi\" (twice) — ok", "He said hi, twice, ok"),
-        ("A well-known name", "A well known name"),
-        ("Raised $5M for 5 MB", "Raised five million dollars for five megabytes"),
-        ("Ran 3 m at 10 km/h", "Ran three meters at ten kilometers per hour"),
+        # 1234 falls in upstream's year range (1001-2999)
+        ("It costs $1,234.56!", "It costs twelve thirty-four dollars and fifty-six cents!"),
+        ("Dr. Smith arrived at 3:30 pm.", "Doctor Smith arrived at three thirty P M."),
+        ("Due 2026-11-30, really?", "Due twenty twenty-six-eleven-thirty, really?"),
+        ("On November 30, 2026.", "On November thirty, twenty twenty-six."),
+        ("The 21st runner", "The twenty-first runner"),
+        ("We grew 50% & shipped 3.5kg", "We grew fifty percent  shipped three point fivekg"),
+        ("Add 1/2 cup, then 3/4.", "Add one half cup, then three fourths."),
+        ("Room #5; wait...", "Room five wait."),
+        ("He said \"hi\" (twice) — ok", "He said hi twice  ok"),
+        ("A well-known name", "A well-known name"),
+        ("Raised $5M for 5 MB", "Raised five dollars M for five M B"),
+        ("Ran 3 m at 10 km/h", "Ran three m at ten kmh"),
     ],
 )  # fmt: skip
 def test_english_spoken_form_keeps_prosody_marks(text: str, expected: str) -> None:
@@ -34,16 +36,17 @@ def test_english_spoken_form_keeps_prosody_marks(text: str, expected: str) -> No
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # Upstream's readings, quirks included (第两个, 三减五): tests/parity holds us to them.
         ("2026年11月30日", "二零二六年十一月三十日"),
-        ("下午3:30开会。", "下午三点三十分开会."),
-        ("2:05出发", "两点零五分出发"),
-        ("价格¥1,234.50！", "价格一千二百三十四元五角!"),
-        ("只要￥0.05", "只要五分"),
+        ("下午3:30开会。", "下午三点半开会."),
+        ("2:05出发", "二点零五分出发"),
+        ("价格¥1,234.50！", "价格一千二百三十四点五零元!"),
+        ("只要￥0.05", "只要零点零五元"),
         ("增长了50%", "增长了百分之五十"),
-        ("温度25°C，共2个人", "温度二十五摄氏度,共两个人"),
-        ("第2个", "第二个"),
-        ("电话13800138000", "电话一三八零零一三八零零零"),
-        ("零下-5度，3-5天", "零下负五度,三到五天"),
+        ("温度25°C，共2个人", "温度二十五度,共两个人"),
+        ("第2个", "第两个"),
+        ("电话13800138000", "电话幺三八零零幺三八零零零"),
+        ("零下-5度，3-5天", "零下零下五度,三减五天"),
         ("2026-11-30上线", "二零二六年十一月三十日上线"),
         ("三分之一是1/3", "三分之一是三分之一"),
         ("你好，世界！😀", "你好,世界!"),
@@ -54,7 +57,8 @@ def test_mandarin_spoken_form(text: str, expected: str) -> None:
 
 
 def test_emoji_and_symbols_are_dropped_without_error() -> None:
-    assert normalize_for_tts("Great 👍🏽 job ✨!", "en") == "Great job!"
+    # As upstream: symbols vanish, their spaces stay, and a mark after a space goes too.
+    assert normalize_for_tts("Great 👍🏽 job ✨!", "en") == "Great  job "
 
 
 def test_comparison_normalization_is_unchanged() -> None:

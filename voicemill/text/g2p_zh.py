@@ -1,134 +1,187 @@
-"""Mandarin grapheme-to-phoneme for the v2 symbol set: two symbols per character.
+"""Mandarin grapheme-to-phoneme for the v2 symbol set, equal to upstream's phones.
 
-Each character becomes ``[initial, final+tone]`` in the opencpop-strict convention that
-the pretrained models saw: zero-initial syllables get the pseudo-initials ``AA``/``EE``/
-``OO`` (a…, e…, o…) or ``y``/``w`` (yi → y i, wu → w u); ``zhi chi shi ri`` use the
-final ``ir`` and ``zi ci si`` use ``i0``; ü is written ``v`` (ju → j v). So ``word2ph``
-is 2 per character and 1 per punctuation mark, which the BERT features rely on.
+The official models learned upstream GPT-SoVITS's phones, so this follows its
+``chinese2`` frontend step for step (tests/parity compares the two on a sentence
+list):
 
-Readings come from pypinyin's phrase dictionary over jieba words, which resolves most
-polyphones by context (银行 yin2 hang2, 行长 hang2 zhang3); upstream's g2pW model is
-not used. Tone sandhi follows :mod:`.tone_sandhi`. Erhua: a word-final 儿 (花儿) stays a
-syllable of its own (keeping 2 phones per character) but takes the previous
-syllable's tone, as upstream does; 女儿, 婴儿 and similar keep er2.
+1. The normalized text is cut after every mark (``! ? … , . -``); Latin letters go.
+2. jieba's part-of-speech segmentation gives words, which :mod:`.tone_sandhi` regroups.
+3. pypinyin reads each word with its phrase dictionary (so 银行 is yin2 hang2 and
+   行长 hang2 zhang3); upstream's default neural polyphone model (g2pW) is not on
+   PyPI, and upstream without it reads exactly this way.
+4. Tone sandhi, then erhua: a word-final 儿 stays a syllable of its own (so ``word2ph``
+   stays 2 per character) but takes the previous syllable's tone, except in listed
+   words (女儿, 婴儿, ``data/zh_not_erhua_words.txt``), adjectives, abbreviations and
+   names, unless listed in ``data/zh_erhua_words.txt`` (小院儿).
+5. Each syllable becomes two symbols in the opencpop-strict convention
+   (:func:`syllable_phones`): zero-initial syllables get ``AA``/``EE``/``OO``
+   (an → AA an) or ``y``/``w`` with the written final (you → y ou, wei → w ei;
+   yan → y En, ye → y E); ``zhi chi shi ri`` use ``ir`` and ``zi ci si`` use ``i0``;
+   ü is ``v`` (ju → j v).
+
+Where upstream fails, we go on: a hanzi pypinyin cannot read, or a syllable outside
+the opencpop table (rua, hm), crashes upstream's frontend; here it becomes
+``UNK UNK`` so the sentence is still spoken. ``word2ph`` is 2 per hanzi and 1 per
+mark, which the BERT features rely on.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
+from importlib import resources
 from typing import TYPE_CHECKING
 
 from voicemill.text.symbols import PUNCTUATION, is_symbol
-from voicemill.text.tone_sandhi import apply_cross_word_three_tone, apply_word_sandhi
+from voicemill.text.tone_sandhi import apply_sandhi, merge_for_sandhi
 
 if TYPE_CHECKING:
     from voicemill.text.lexicon import Lexicon
 
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SENTENCE_BREAK_RE = re.compile(rf"(?<=[{re.escape(''.join(PUNCTUATION))}])\s*")
+_LATIN_RE = re.compile("[a-zA-Z]+")
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j",
              "q", "x", "r", "z", "c", "s")  # fmt: skip
 _ZERO_INITIAL = {"a": "AA", "e": "EE", "o": "OO"}
-_Y_FINALS = {"i": "i", "in": "in", "ing": "ing", "u": "v", "ue": "ve", "uan": "van", "un": "vn",
-             "ou": "iu", "ong": "iong", "o": "o"}  # fmt: skip
-_W_FINALS = {"u": "u", "ei": "ui", "en": "un", "eng": "eng"}
-_SYLLABIC_NASALS = {"n": ("EE", "en"), "ng": ("EE", "en"), "m": ("m", "u"), "hm": ("h", "eng"),
-                    "hng": ("h", "eng")}  # fmt: skip
-_NOT_ERHUA = frozenset(
-    {"女儿", "儿子", "幼儿", "婴儿", "孤儿", "少儿", "健儿", "男儿", "胎儿", "患儿", "新生儿",
-     "托儿所", "儿童", "侄儿", "孙儿", "宠儿", "混血儿", "弃儿", "乞儿", "骄儿", "犬儿"}
-)  # fmt: skip
+# y-syllables whose symbol final is not simply the spelling after the y.
+_Y_FINALS = {"an": "En", "e": "E", "u": "v", "uan": "van", "ue": "ve", "un": "vn"}
+# Written finals of syllables with an initial, spelled out as pypinyin gives them.
+_CONTRACTED = {"uei": "ui", "iou": "iu", "uen": "un"}
+# Finals without an initial, as spelled with y/w (pypinyin's strict style has none).
+_ZERO_INITIAL_SPELLING = {"ing": "ying", "i": "yi", "in": "yin", "u": "wu"}
+_ZERO_INITIAL_PREFIX = {"v": "yu", "e": "e", "i": "y", "u": "w"}
 UNKNOWN_PAIR = ("UNK", "UNK")
 
 
 def syllable_phones(syllable: str) -> tuple[str, str]:
-    """``zhang3`` → (``zh``, ``ang3``); raises ValueError for a non-Mandarin syllable."""
+    """``zhang3`` → (``zh``, ``ang3``); raises ValueError for a non-Mandarin syllable.
+
+    Takes written pinyin in TONE3 style (ü as ``v`` or ``ü``), as the lexicon does.
+    """
     match = re.fullmatch(r"([a-zü]+)([1-5])", syllable.lower().replace("ü", "v"))
     if match is None:
         raise ValueError(f"not a TONE3 pinyin syllable: {syllable!r}")
     body, tone = match.groups()
-    body = body.replace("ê", "e")
-    if body in _SYLLABIC_NASALS:
-        initial, final = _SYLLABIC_NASALS[body]
-        return initial, final + tone
-    initial, final = _split_initial(body)
-    symbol = final + tone
-    if not (is_symbol(initial) and is_symbol(symbol)):
-        raise ValueError(f"pinyin {syllable!r} has no v2 symbols ({initial} {symbol})")
-    return initial, symbol
+    pair = _pinyin_symbols(body)
+    if pair is None:
+        raise ValueError(f"pinyin {syllable!r} has no v2 symbols")
+    return pair[0], pair[1] + tone
 
 
-def _split_initial(body: str) -> tuple[str, str]:
-    if body.startswith("y"):
-        rest = body[1:]
-        return "y", _Y_FINALS.get(rest, "i" + rest if not rest.startswith("i") else rest)
-    if body.startswith("w"):
-        rest = body[1:]
-        return "w", _W_FINALS.get(rest, "u" + rest)
-    if body[0] in _ZERO_INITIAL:
-        return _ZERO_INITIAL[body[0]], body
-    for initial in _INITIALS:
-        if body.startswith(initial) and len(body) > len(initial):
-            final = body[len(initial) :]
-            if initial in {"j", "q", "x"} and final.startswith("u"):
-                final = "v" + final[1:]  # ju, que, xuan: the u is ü
-            elif initial in {"n", "l"} and final == "ue":
-                final = "ve"
-            elif final == "i" and initial in {"zh", "ch", "sh", "r"}:
-                final = "ir"
-            elif final == "i" and initial in {"z", "c", "s"}:
-                final = "i0"
-            return initial, final
-    raise ValueError(f"no initial/final split for {body!r}")
+@cache
+def _pinyin_symbols(pinyin: str) -> tuple[str, str] | None:
+    """Initial and toneless final symbols of a written syllable (``you`` → y, ou)."""
+    if not pinyin:
+        return None
+    if pinyin[0] in _ZERO_INITIAL:
+        initial, final = _ZERO_INITIAL[pinyin[0]], pinyin  # an → AA an, er → EE er
+    elif pinyin[0] == "y":
+        rest = pinyin[1:]
+        initial, final = "y", _Y_FINALS.get(rest, rest)  # you → y ou, yu → y v
+    elif pinyin[0] == "w":
+        initial, final = "w", pinyin[1:]  # wei → w ei
+    else:
+        initial = next((i for i in _INITIALS if pinyin.startswith(i)), "")
+        final = pinyin[len(initial) :]
+        if not initial or not final:
+            return None
+        if initial in {"j", "q", "x"} and final.startswith("u"):
+            final = "v" + final[1:]  # ju, que, xuan: the u is ü
+        elif final == "i" and initial in {"zh", "ch", "sh", "r"}:
+            final = "ir"
+        elif final == "i" and initial in {"z", "c", "s"}:
+            final = "i0"
+    if not (is_symbol(initial) and any(is_symbol(final + tone) for tone in "12345")):
+        return None
+    return initial, final
+
+
+def _phones(initial: str, final: str) -> list[str]:
+    """Symbols of one (initial, final+tone) pair from pypinyin's strict style."""
+    if initial == final:  # pypinyin passes marks (and hanzi it cannot read) through
+        return [initial] if initial in PUNCTUATION else list(UNKNOWN_PAIR)
+    body, tone = final[:-1], final[-1]
+    if tone not in "12345":
+        return list(UNKNOWN_PAIR)
+    if initial:
+        pinyin = initial + _CONTRACTED.get(body, body)
+    elif body in _ZERO_INITIAL_SPELLING:
+        pinyin = _ZERO_INITIAL_SPELLING[body]
+    elif body and body[0] in _ZERO_INITIAL_PREFIX:
+        pinyin = _ZERO_INITIAL_PREFIX[body[0]] + body[1:]
+    else:
+        pinyin = body
+    pair = _pinyin_symbols(pinyin)
+    return [pair[0], pair[1] + tone] if pair is not None else list(UNKNOWN_PAIR)
+
+
+@cache
+def _word_set(name: str) -> frozenset[str]:
+    text = resources.files("voicemill.text").joinpath(f"data/{name}").read_text("utf-8")
+    return frozenset(line for line in text.splitlines() if line)
 
 
 def chinese_g2p(norm_text: str, lexicon: Lexicon | None = None) -> tuple[list[str], list[int]]:
     """Phones and ``word2ph`` (2 per hanzi, 1 per mark) of normalized Mandarin text.
 
-    Characters other than hanzi and the v2 marks are ignored (the frontend routes Latin
-    words to the English G2P before this). Lexicon words are used verbatim, unsandhied.
+    ``norm_text`` is what :func:`voicemill.text.normalize_zh.normalize_zh` returns:
+    hanzi and v2 marks. Lexicon words are read verbatim, without sandhi, and split the
+    text around them.
     """
-    text = "".join(ch for ch in norm_text if _HAN_RE.match(ch) or ch in PUNCTUATION)
-    words: list[list[str]] = []  # per word: TONE3 syllables, or fixed phones for lexicon hits
-    fixed: list[bool] = []
-    for chunk, custom in _lexicon_chunks(text, lexicon):
-        if custom is not None:
-            words.append(list(custom))
-            fixed.append(True)
-            continue
-        for word, pos in _segment(chunk):
-            words.append(_word_syllables(word, pos))
-            fixed.append(False)
-    run: list[list[str]] = []  # cross-word sandhi never reaches through a lexicon word
-    for word, is_fixed in zip(words, fixed, strict=True):
-        if is_fixed:
-            apply_cross_word_three_tone(run)
-            run = []
-        else:
-            run.append(word)
-    apply_cross_word_three_tone(run)
     phones: list[str] = []
     word2ph: list[int] = []
-    for word, is_fixed in zip(words, fixed, strict=True):
-        if is_fixed:
-            phones.extend(word)
-            word2ph.extend([2] * (len(word) // 2))
+    for chunk, custom in _lexicon_chunks(norm_text, lexicon):
+        if custom is not None:
+            phones.extend(custom)
+            word2ph.extend([2] * (len(custom) // 2))
             continue
-        for syllable in word:
-            if syllable in PUNCTUATION:
-                phones.append(syllable)
-                word2ph.append(1)
-            else:
-                phones.extend(_safe_phones(syllable))
-                word2ph.append(2)
+        for sentence in _SENTENCE_BREAK_RE.split(chunk):
+            if sentence.strip():
+                _sentence_phones(_LATIN_RE.sub("", sentence), phones, word2ph)
     return phones, word2ph
 
 
-def _safe_phones(syllable: str) -> tuple[str, str]:
-    try:
-        return syllable_phones(syllable)
-    except ValueError:
-        return UNKNOWN_PAIR  # a hanzi pypinyin cannot read; keep 2 phones for word2ph
+def _sentence_phones(sentence: str, phones: list[str], word2ph: list[int]) -> None:
+    for word, pos in merge_for_sandhi(_segment(sentence)):
+        if pos == "eng":
+            continue
+        initials, finals = _readings(word)
+        finals = apply_sandhi(word, pos, finals)
+        finals = _erhua(finals, word, pos)
+        for initial, final in zip(initials, finals, strict=True):
+            if initial == final and len(initial) > 1 and all(c in PUNCTUATION for c in initial):
+                marks = list(initial)  # pypinyin groups a run of marks into one item
+                phones.extend(marks)
+                word2ph.extend([1] * len(marks))
+                continue
+            pair = _phones(initial, final)
+            phones.extend(pair)
+            word2ph.append(len(pair))
+
+
+def _readings(word: str) -> tuple[list[str], list[str]]:
+    """pypinyin's strict initials and finals (neutral tone 5) of one word."""
+    from pypinyin import Style, lazy_pinyin
+
+    initials = lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS)
+    finals = lazy_pinyin(word, neutral_tone_with_five=True, style=Style.FINALS_TONE3)
+    return initials, finals
+
+
+def _erhua(finals: list[str], word: str, pos: str) -> list[str]:
+    """A word-final 儿 keeps its syllable but reads in the tone before it (花儿 → er1)."""
+    last = len(finals) - 1
+    if finals and last < len(word) and word[last] == "儿" and finals[last] == "er1":
+        finals[last] = "er2"
+    erhua, not_erhua = _word_set("zh_erhua_words.txt"), _word_set("zh_not_erhua_words.txt")
+    if word not in erhua and (word in not_erhua or pos in {"a", "j", "nr"}):
+        return finals
+    if len(finals) != len(word) or len(word) < 2:
+        return finals
+    if word[-1] == "儿" and finals[-1] in {"er2", "er5"} and word[-2:] not in not_erhua:
+        finals[-1] = "er" + finals[-2][-1]
+    return finals
 
 
 def _lexicon_chunks(text: str, lexicon: Lexicon | None) -> list[tuple[str, tuple[str, ...] | None]]:
@@ -156,42 +209,12 @@ def _lexicon_chunks(text: str, lexicon: Lexicon | None) -> list[tuple[str, tuple
 
 
 def _segment(text: str) -> list[tuple[str, str]]:
-    """jieba words with POS tags; marks come out as single-character words."""
-    out: list[tuple[str, str]] = []
-    for pair in _posseg().cut(text):
-        word, pos = pair.word, pair.flag
-        if all(ch in PUNCTUATION for ch in word):
-            out.extend((ch, "x") for ch in word)
-        else:
-            out.append((word, pos))
-    return _merge_bu_yi(out)
+    """jieba's words with their part-of-speech flags."""
+    return [(pair.word, pair.flag) for pair in _posseg().cut(text)]
 
 
-def _merge_bu_yi(words: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Attach a lone 不/一 to the next word so their sandhi sees the following tone.
-
-    jieba often cuts 不去 into 不 + 去; 看一看 becomes one word as well.
-    """
-    out: list[tuple[str, str]] = []
-    i = 0
-    while i < len(words):
-        word, pos = words[i]
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        if word in {"不", "一"} and nxt is not None and nxt[0][0] not in PUNCTUATION:
-            if word == "一" and out and out[-1][0] == nxt[0]:
-                prev_word, prev_pos = out.pop()
-                out.append((prev_word + word + nxt[0], prev_pos))  # 看一看
-            else:
-                out.append((word + nxt[0], nxt[1]))
-            i += 2
-            continue
-        out.append((word, pos))
-        i += 1
-    return out
-
-
-@lru_cache(maxsize=1)
-def _posseg():
+@cache
+def _posseg():  # jieba.posseg, which has no type hints
     import logging
 
     import jieba
@@ -199,23 +222,3 @@ def _posseg():
 
     jieba.setLogLevel(logging.WARNING)
     return jieba.posseg
-
-
-def _word_syllables(word: str, pos: str) -> list[str]:
-    """TONE3 syllables of one word, after erhua and tone sandhi; marks pass through."""
-    if all(ch in PUNCTUATION for ch in word):
-        return list(word)
-    from pypinyin import Style, lazy_pinyin
-
-    syllables = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)
-    if len(syllables) != len(word):  # pypinyin grouped an unreadable run; go per character
-        syllables = [
-            (lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True) or ["?"])[0]
-            for ch in word
-        ]
-    syllables = apply_word_sandhi(word, pos, syllables)
-    if len(word) > 1 and word[-1] == "儿" and word not in _NOT_ERHUA and pos not in {"nr", "j"}:
-        previous = syllables[-2]
-        if previous[-1].isdigit() and syllables[-1].startswith("er"):
-            syllables[-1] = "er" + previous[-1]
-    return syllables

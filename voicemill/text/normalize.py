@@ -409,98 +409,28 @@ _TTS_PUNCTUATION: dict[str, str] = {
     "\"": "", "“": "", "”": "", "「": "", "」": "", "『": "", "』": "", "«": "", "»": "",
 }  # fmt: skip
 _TTS_MARKS = "!?…,.-"
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-# Unit spellings are matched case-sensitively so "$5M" or "5 M" are not meters.
-_EN_UNITS: dict[str, tuple[str, str]] = {
-    "km": ("kilometer", "kilometers"),
-    "m": ("meter", "meters"),
-    "cm": ("centimeter", "centimeters"),
-    "mm": ("millimeter", "millimeters"),
-    "kg": ("kilogram", "kilograms"),
-    "g": ("gram", "grams"),
-    "mg": ("milligram", "milligrams"),
-    "lb": ("pound", "pounds"),
-    "lbs": ("pound", "pounds"),
-    "oz": ("ounce", "ounces"),
-    "ft": ("foot", "feet"),
-    "mi": ("mile", "miles"),
-    "mph": ("mile per hour", "miles per hour"),
-    "km/h": ("kilometer per hour", "kilometers per hour"),
-    "ml": ("milliliter", "milliliters"),
-    "mL": ("milliliter", "milliliters"),
-    "L": ("liter", "liters"),
-    "ms": ("millisecond", "milliseconds"),
-    "KB": ("kilobyte", "kilobytes"),
-    "kB": ("kilobyte", "kilobytes"),
-    "MB": ("megabyte", "megabytes"),
-    "GB": ("gigabyte", "gigabytes"),
-    "TB": ("terabyte", "terabytes"),
-    "Hz": ("hertz", "hertz"),
-    "kHz": ("kilohertz", "kilohertz"),
-    "°C": ("degree Celsius", "degrees Celsius"),
-    "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "°": ("degree", "degrees"),
-}
-_EN_UNIT_RE = re.compile(
-    r"(?<![$£€¥\d.,])(?P<num>"
-    + _NUM
-    + r")\s?(?P<unit>"
-    + "|".join(re.escape(u) for u in sorted(_EN_UNITS, key=len, reverse=True))
-    + r")(?![\w/])"
-)
-_EN_MONEY_SCALE_RE = re.compile(r"(?P<money>[$£€¥]\s?" + _NUM + r")(?P<scale>[KMB]|bn)\b")
-_EN_MONEY_SCALES = {"K": "thousand", "M": "million", "B": "billion", "bn": "billion"}
-_EN_ISO_DATE_RE = re.compile(r"\b(?P<y>\d{4})-(?P<m>0?[1-9]|1[0-2])-(?P<d>0?[1-9]|[12]\d|3[01])\b")
-_EN_US_DATE_RE = re.compile(r"\b(?P<m>0?[1-9]|1[0-2])/(?P<d>0?[1-9]|[12]\d|3[01])/(?P<y>\d{4})\b")
-_EN_MONTH_DAY_RE = re.compile(
-    r"\b(?P<month>" + "|".join(_MONTHS) + r")\.?\s+(?P<d>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?\b"
-)
-_EN_AMPM_RE = re.compile(r"(?<=\d)\s*(?P<x>[ap])(?:\.m\.?|m)(?!\w)", re.IGNORECASE)
-_EN_FRACTION_RE = re.compile(r"(?<![\d/])(?P<a>\d+)/(?P<b>\d+)(?![\d/])")
-
-_ZH_CURRENCY_RE = re.compile(r"(?P<sym>[¥￥$€£])\s?(?P<num>" + _NUM + r")")
-_ZH_CURRENCY_UNITS = {"$": "美元", "€": "欧元", "£": "英镑"}
-_ZH_DATE_RE = re.compile(r"(?<!\d)(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!\d)")
-_ZH_TIME_RE = re.compile(r"(?<!\d)(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?(?!\d)")
-_ZH_UNITS: dict[str, str] = {
-    "km": "公里", "cm": "厘米", "mm": "毫米", "kg": "千克", "mg": "毫克", "ml": "毫升",
-    "m": "米", "g": "克", "°C": "摄氏度", "℃": "摄氏度", "°": "度",
-}  # fmt: skip
-_ZH_UNIT_RE = re.compile(
-    r"(?<![$£€¥￥\d.,])(?P<num>"
-    + _NUM
-    + r")\s?(?P<unit>"
-    + "|".join(re.escape(u) for u in sorted(_ZH_UNITS, key=len, reverse=True))
-    + r")(?![A-Za-z])"
-)
-_ZH_LIANG_RE = re.compile(r"(?<![\d.第])2(?=[个只位本条件次天人台张辆岁杯份名种])")
 
 
 def normalize_for_tts(text: str, language: str) -> str:
-    """Spoken form of ``text`` for synthesis, with prosody kept.
+    """Spoken form of ``text`` for synthesis, with prosody kept: upstream GPT-SoVITS's
+    normalization of the language (see :mod:`.normalize_zh` and :mod:`.normalize_en`).
 
     Unlike :func:`normalize_text` (made for comparison), case is kept so acronyms can
-    be spelled, and punctuation survives as the v2 symbol set's marks ``! ? … , . -``;
-    quotes, emoji and other symbols are dropped. Mandarin also reads currency
-    (¥1,234.50 → 一千二百三十四元五角), clock times, ISO dates, fractions and units.
+    be spelled, and punctuation survives as the v2 symbol set's marks ``! ? … , . -``.
     """
     _check_language(language)
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("’", "'").replace("‘", "'").replace("`", "'")
-    text = text.replace("...", "…")
     if language == "en":
-        text = _expand_en(_expand_en_tts(text))
-        text = re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", " ", text)  # twenty-six, well-known
-        return re.sub(r"([!?…,.])(?=[^\W_])", r"\1 ", _tts_marks(text))  # "hi,twice" → "hi, twice"
-    return _tts_marks(_spell_zh_numbers(_expand_zh_tts(text)))
+        from voicemill.text.normalize_en import normalize_en
+
+        return normalize_en(text)
+    from voicemill.text.normalize_zh import normalize_zh
+
+    return normalize_zh(text)
 
 
 def tts_marks(text: str) -> str:
-    """Punctuation as v2 marks, other symbols dropped: the script-neutral last step of
-    :func:`normalize_for_tts`, shared with G2P modules that normalize their own language."""
+    """Punctuation as v2 marks, other symbols dropped, for the Japanese frontend (which
+    normalizes its own language; upstream's Japanese module has no normalizer)."""
     return _tts_marks(text)
 
 
@@ -519,93 +449,3 @@ def _tts_marks(text: str) -> str:
     text = re.sub(r"([!?…,.-])(?:\s*,)+", r"\1", text)  # ",," and "., " collapse
     text = re.sub(r"\s+", " ", text).strip()
     return re.sub(r"^[\s,.-]+", "", text)
-
-
-def _expand_en_tts(text: str) -> str:
-    """Synthesis-only English rules: dates, a.m./p.m., $5M, fractions, units, #."""
-    text = _EN_ISO_DATE_RE.sub(lambda m: _en_date(m["y"], m["m"], m["d"]), text)
-    text = _EN_US_DATE_RE.sub(lambda m: _en_date(m["y"], m["m"], m["d"]), text)
-    text = _EN_MONTH_DAY_RE.sub(
-        lambda m: f"{m['month']} {num2words(int(m['d']), to='ordinal')}", text
-    )
-    text = _EN_AMPM_RE.sub(_en_am_pm, text)
-    text = _EN_MONEY_SCALE_RE.sub(
-        lambda m: f"{m['money']} {_EN_MONEY_SCALES[m['scale']]}", text
-    )  # $5M → $5 million, spelled by the shared currency rule
-    text = _EN_FRACTION_RE.sub(_en_fraction, text)
-    text = _EN_UNIT_RE.sub(_en_unit, text)
-    return re.sub(r"#\s?(?=\d)", " number ", text)
-
-
-def _en_am_pm(match: re.Match[str]) -> str:
-    """ "3 pm" → "3 P M"; a final "p.m." keeps its period when it also ends the sentence."""
-    rest = match.string[match.end() :]
-    ends_sentence = match.group().endswith(".") and (not rest.strip() or rest.lstrip()[0].isupper())
-    return f" {match['x'].upper()} M" + ("." if ends_sentence else "")
-
-
-def _en_date(year: str, month: str, day: str) -> str:
-    return f" {_MONTHS[int(month) - 1]} {num2words(int(day), to='ordinal')}, {year} "
-
-
-def _en_fraction(match: re.Match[str]) -> str:
-    a, b = int(match["a"]), int(match["b"])
-    if b == 0:
-        return f" {a} over zero "
-    if b == 2:
-        denominator = "half" if a == 1 else "halves"
-    elif b == 4:
-        denominator = "quarter" if a == 1 else "quarters"
-    else:
-        denominator = num2words(b, to="ordinal") + ("" if a == 1 else "s")
-    return f" {num2words(a)} {denominator} "
-
-
-def _en_unit(match: re.Match[str]) -> str:
-    singular, plural = _EN_UNITS[match["unit"]]
-    return f" {match['num']} {singular if match['num'] == '1' else plural} "
-
-
-def _expand_zh_tts(text: str) -> str:
-    """Synthesis-only Mandarin rules, applied before the shared numeral conversion."""
-    text = _ZH_CURRENCY_RE.sub(_zh_currency, text)
-    text = _ZH_DATE_RE.sub(
-        lambda m: f"{m['y']}年{chinese_numeral(int(m['m']))}月{chinese_numeral(int(m['d']))}日",
-        text,
-    )
-    text = _ZH_TIME_RE.sub(_zh_time, text)
-    text = re.sub(r"(?<![\d.])(\d+)/(\d+)(?![\d/])", lambda m: f"{m[2]}分之{m[1]}", text)
-    text = _ZH_UNIT_RE.sub(lambda m: m["num"] + _ZH_UNITS[m["unit"]], text)
-    text = re.sub(r"(?<=\d)\s?[-~～](?=\d)", "到", text)  # ranges: 3-5 → 3到5
-    text = re.sub(r"(?<![\dA-Za-z.])-(?=\d)", "负", text)
-    text = re.sub(
-        r"(?<![\d.,])\d{7,}(?!\d|[.,]\d)",  # phone and id numbers: read digit by digit
-        lambda m: "".join(_ZH_DIGITS[int(d)] for d in m.group()),
-        text,
-    )
-    return _ZH_LIANG_RE.sub("两", text)
-
-
-def _zh_currency(match: re.Match[str]) -> str:
-    num = match["num"].replace(",", "")
-    if match["sym"] not in "¥￥":
-        return _zh_number(num) + _ZH_CURRENCY_UNITS[match["sym"]]
-    whole, _, frac = num.partition(".")
-    frac = (frac + "00")[:2]
-    jiao, fen = int(frac[0]), int(frac[1])
-    spoken = chinese_numeral(int(whole or "0")) + "元" if int(whole or "0") or not frac else ""
-    if jiao:
-        spoken += _ZH_DIGITS[jiao] + "角"
-    if fen:
-        spoken += ("零" if spoken and not jiao else "") + _ZH_DIGITS[fen] + "分"
-    return spoken or "零元"
-
-
-def _zh_time(match: re.Match[str]) -> str:
-    hour, minute = int(match["h"]), int(match["m"])
-    spoken = ("两" if hour == 2 else chinese_numeral(hour)) + "点"
-    if minute:
-        spoken += ("零" if minute < 10 else "") + chinese_numeral(minute) + "分"
-    if match["s"] and int(match["s"]):
-        spoken += chinese_numeral(int(match["s"])) + "秒"
-    return spoken

@@ -48,8 +48,10 @@ def _setup() -> Any:
     module = types.ModuleType("text.chinese2")
     module.__file__ = str(path)
     sys.modules["text.chinese2"] = module
-    exec(compile(source.replace("is_g2pw = True", "is_g2pw = False", 1), str(path), "exec"),
-         module.__dict__)
+    exec(
+        compile(source.replace("is_g2pw = True", "is_g2pw = False", 1), str(path), "exec"),
+        module.__dict__,
+    )
 
     import torch
     from text import english
@@ -111,3 +113,38 @@ def segments(text: str) -> list[dict[str, str]]:
     from text.LangSegmenter import LangSegmenter
 
     return LangSegmenter.getTexts(text)
+
+
+def language_runs(text: str, language: str) -> list[list[str]]:
+    """The (language, text) runs ``get_phones_and_bert`` hands to ``clean_text``."""
+    preprocessor = _setup()
+    _state["tags"] = None
+    runs: list[list[str]] = []
+    # The fork's get_phones_and_bert cleans each run through this method.
+    original = type(preprocessor).clean_text_inf_with_phone_units
+
+    def recording(self: Any, text: str, language: str, version: str = "v2") -> Any:
+        runs.append([language, text])
+        return original(self, text, language, version)
+
+    preprocessor.clean_text_inf_with_phone_units = types.MethodType(recording, preprocessor)
+    try:
+        preprocessor.get_phones_and_bert(text, language, "v2")
+    except LookupError:
+        pass  # an untagged homograph: the runs are recorded by then
+    finally:
+        del preprocessor.clean_text_inf_with_phone_units
+    return runs
+
+
+def pinyin_table() -> dict[str, list[str]]:
+    """Upstream's opencpop-strict table: written syllable → [initial, final] symbols."""
+    import text
+
+    path = Path(text.__file__).with_name("opencpop-strict.txt")
+    table = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            syllable, symbols = line.split("\t")
+            table[syllable] = symbols.split(" ")
+    return table
