@@ -26,6 +26,7 @@ from voicemill.features.ssl import SSLExtractor
 from voicemill.model.sovits.config import SoVITSConfig
 from voicemill.model.sovits.spectrogram import spectrogram
 from voicemill.text.frontend import text_to_phonemes
+from voicemill.text.version import FRONTEND_VERSION
 
 BERT_DIM = 1024
 _CACHE_VERSION = "1"  # bump when the stored layout or the computation changes
@@ -57,7 +58,7 @@ def extractor_name(ssl: SSLExtractor) -> str:
 
 def cache_key(audio_path: str | Path, language: str, text: str, extractor: str) -> str:
     audio_sha = hashlib.sha256(Path(audio_path).read_bytes()).hexdigest()
-    parts = (_CACHE_VERSION, audio_sha, extractor, language, text)
+    parts = (_CACHE_VERSION, FRONTEND_VERSION, audio_sha, extractor, language, text)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

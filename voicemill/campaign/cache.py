@@ -50,6 +50,7 @@ import psycopg
 import soundfile as sf
 
 from voicemill.audio.atomic import temporary_sibling
+from voicemill.text.version import FRONTEND_VERSION
 
 __all__ = ["CACHE_KEY_VERSION", "CachedAudio", "SynthesisCache", "request_key"]
 
@@ -79,6 +80,7 @@ def request_key(
     """
     payload = {
         "v": CACHE_KEY_VERSION,
+        "frontend": FRONTEND_VERSION,  # the same text read with other phones is other audio
         "profile_id": profile_id,
         "profile_version": profile_version,
         "use_case": use_case,

@@ -17,6 +17,8 @@ differ). The steps are upstream's:
 4. Input that yields fewer than six phones is read again with a leading "." so the
    models get enough context, as upstream does.
 
+Caches built on these phones key on :data:`.version.FRONTEND_VERSION`.
+
 ``word2ph`` follows upstream: for Mandarin it gives the phones of each character
 (2) and mark (1), used to spread per-character BERT features over phones; English
 has none (upstream returns ``None``; its BERT features are zeros). Japanese BERT
