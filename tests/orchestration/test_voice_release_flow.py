@@ -80,7 +80,7 @@ def base_run(dataset_id: str):
         "base_model": {
             "config": {
                 "datasets": [dataset_id],
-                "sovits_epochs": 1,
+                "sovits_epochs": 4,
                 "gpt_epochs": 2,
                 "batch_size": 2,
             }
@@ -219,7 +219,9 @@ def test_nightly_schedule_rescores_champions_and_records_drift(
     with connect() as conn:
         history = regression_history(conn, f"voice-{dataset_id}")
     assert [r["passed"] for r in history] == [True, False]
-    assert all(abs(d) < 1e-6 for d in history[0]["drift"].values())
+    # Seeded fp32 synthesis repeats itself; the scorers' float arithmetic (ONNX DNSMOS)
+    # wobbles in the fifth decimal, far below any tolerance a regression would use.
+    assert all(abs(d) < 1e-3 for d in history[0]["drift"].values()), history[0]["drift"]
     assert history[0]["baseline"] and history[0]["model_version"] == "1"
 
 
