@@ -231,8 +231,9 @@ def deliver_campaign_shard(
     from voicemill.campaign.delivery import deliver_shard
     from voicemill.campaign.postprocess import PostprocessSettings
     from voicemill.campaign.storage import open_store
-    from voicemill.campaign.voice import fetch_voice, load_voice
+    from voicemill.campaign.voice import load_voice
     from voicemill.errors import RejectedInput
+    from voicemill.release.voice_files import open_release
     from voicemill.synthesis.types import InferencePreset
 
     campaign_id = context.partition_key
@@ -250,10 +251,14 @@ def deliver_campaign_shard(
         store.check()
     except RejectedInput as exc:
         raise dg.Failure(f"{exc.reason}: {exc.detail}") from exc  # retried: may be transient
-    package = fetch_voice(
-        mlflow.client(), record.model_name, record.model_version, campaigns.cache_path / "voices"
-    )
-    voice = load_voice(package)
+    try:
+        voices_root = campaigns.cache_path / "voices"
+        release = open_release(
+            mlflow.client(), record.model_name, record.model_version, voices_root
+        )
+    except RejectedInput as exc:  # unverified or altered voice files: never synthesize with them
+        raise dg.Failure(f"{exc.reason}: {exc.detail}", allow_retries=False) from exc
+    engine, voice = load_voice(release)
     preset = InferencePreset.model_validate(record.preset)
     report = deliver_shard(
         rows,
@@ -263,9 +268,7 @@ def deliver_campaign_shard(
             true_peak_dbtp=spec.true_peak_dbtp,
             output_format=spec.output_format,
         ),
-        synthesize=lambda texts: voice.engine.synthesize_many(
-            texts, voice.voice, preset, spec.language
-        ),
+        synthesize=lambda texts: engine.synthesize_many(texts, voice, preset, spec.language),
         cache=SynthesisCache(campaigns.cache_path / "synthesis"),
         store=store,
         connect=postgres.connect,

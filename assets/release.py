@@ -252,6 +252,7 @@ def voice_release(
     from voicemill.release.profiles import DEFAULT_USE_CASE_PRESETS
     from voicemill.release.records import read_record, voice_dir, write_record
     from voicemill.release.registry import RegistryError, list_versions, register_voice
+    from voicemill.release.voice_files import release_tags
     from voicemill.release.voice_model import package_voice
 
     dataset_id = context.partition_key
@@ -296,6 +297,7 @@ def voice_release(
                     "dataset": dataset_id,
                     "config_sha256": model["config_sha256"][:16],
                     "benchmark_fingerprint": evaluation["benchmark_fingerprint"][:16],
+                    **release_tags(package),  # what serving checks before loading
                 },
             )
     write_record(

@@ -17,8 +17,11 @@ import click
 
 from voicemill.commands.campaign import campaign
 from voicemill.commands.checkpoint import checkpoint
+from voicemill.commands.keys import keys
 from voicemill.commands.models import models
 from voicemill.commands.profiles import profiles
+from voicemill.commands.requests import requests
+from voicemill.commands.serve import serve
 from voicemill.commands.synth import synth
 from voicemill.settings import PROJECT_ROOT, get_settings
 
@@ -363,6 +366,9 @@ main.add_command(synth)
 main.add_command(models)
 main.add_command(campaign)
 main.add_command(profiles)
+main.add_command(keys)
+main.add_command(requests)
 
 if __name__ == "__main__":
     main()
+main.add_command(serve)

@@ -36,6 +36,30 @@ class Settings(BaseSettings):
         description="Where MLflow stores artifacts; unset uses $VOICEMILL_HOME/mlflow-artifacts.",
     )
 
+    # The real-time service (`voicemill serve`, voicemill/api).
+    api_max_text_chars: int = Field(
+        default=4096, ge=1, description="Longest text one request may ask to speak."
+    )
+    api_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest request body (jobs included)."
+    )
+    api_default_use_case: str = Field(
+        default="ivr",
+        description="Preset for requests that name none (OpenAI's route never does); a "
+        "profile without it uses its first preset.",
+    )
+    api_store_text: bool = Field(
+        default=False, description="Keep request texts in the audit table (else hash and length)."
+    )
+    api_precision: str = Field(default="fp32", description="fp32 | bf16 | int8 | auto.")
+    api_max_loaded_models: int = Field(default=4, ge=1, description="Engines kept in memory.")
+    api_champion_poll_s: float = Field(
+        default=2.0, gt=0, le=5, description="How often champion changes are looked for."
+    )
+    api_cache_max_mb: int = Field(
+        default=2048, ge=0, description="Bound of the shared synthesis cache (0: no cache)."
+    )
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
@@ -57,6 +81,11 @@ class Settings(BaseSettings):
     @property
     def dagster_storage_dir(self) -> Path:
         return self.home_dir / "dagster"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Synthesis cache (``synthesis/``) and fetched voice releases (``voices/``)."""
+        return self.home_dir / "cache"
 
 
 @lru_cache(maxsize=1)

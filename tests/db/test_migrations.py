@@ -24,6 +24,9 @@ TABLES = {
     "deliveries",
     "delivery_events",
     "synthesis_cache",
+    "api_keys",
+    "api_usage",
+    "api_requests",
 }
 
 
@@ -44,7 +47,7 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(platform_home: Path) -> 
         update={"database_url": fresh.render_as_string(hide_password=False)}
     )
     migrate.upgrade(settings)
-    assert migrate.current_revision(settings) == "0003"
+    assert migrate.current_revision(settings) == "0004"
     assert _tables(settings) >= TABLES
     migrate.upgrade(settings)  # idempotent
     from alembic import command

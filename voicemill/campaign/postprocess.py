@@ -36,49 +36,32 @@ Steps, in order:
 6. A final **true-peak guard** re-measures and scales the clip down by the overshoot
    (if any) so the reported true peak is always at or below the ceiling.
 
-Encoding uses **soundfile** (libsndfile: WAV, FLAC, MP3 via LAME/mpg123 and Ogg/Opus
-in one library already used across the project) into memory. Lossy encodings keep
-libsndfile's default VBR quality (~65 kbit/s for speech in MP3 and Opus).
+Encoding is the project's one encoder, :func:`voicemill.audio.encode.encode_audio`
+(soundfile for WAV/FLAC 16-bit, PyAV for MP3 at 64 kbit/s and Ogg/Opus at 48 kbit/s),
+the same one the real-time speech service streams through. Here the clip is already at
+a rate its format carries, so the encoder never resamples what was measured.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Literal
 
 import numpy as np
-import soundfile as sf
 import soxr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voicemill.audio.encode import AudioFormat, encode_audio, supported_rates
 from voicemill.audio.loudness import StreamingLoudnessMeter, TruePeakMeter
 from voicemill.errors import RejectedInput
 
 OutputFormat = Literal["wav", "flac", "mp3", "opus"]
+_OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("wav", "flac", "mp3", "opus")
 
-EXTENSIONS: dict[str, str] = {"wav": "wav", "flac": "flac", "mp3": "mp3", "opus": "opus"}
-CONTENT_TYPES: dict[str, str] = {
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-}
-# libsndfile (format, subtype) per output format.
-_SOUNDFILE_FORMATS: dict[str, tuple[str, str]] = {
-    "wav": ("WAV", "PCM_16"),
-    "flac": ("FLAC", "PCM_16"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-    "opus": ("OGG", "OPUS"),
-}
-# Sample rates a format can carry (None: any). MP3: MPEG-1/2/2.5 rates; Ogg/Opus in
-# libsndfile: the Opus rates only.
-_ALLOWED_RATES: dict[str, tuple[int, ...] | None] = {
-    "wav": None,
-    "flac": None,
-    "mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
-    "opus": (8000, 12000, 16000, 24000, 48000),
-}
+EXTENSIONS: dict[str, str] = {f: AudioFormat(f).extension for f in _OUTPUT_FORMATS}
+CONTENT_TYPES: dict[str, str] = {f: AudioFormat(f).content_type for f in _OUTPUT_FORMATS}
+# Sample rates a format can carry (None: any): MPEG-1/2/2.5 rates, the Opus rates.
+_ALLOWED_RATES: dict[str, tuple[int, ...] | None] = {f: supported_rates(f) for f in _OUTPUT_FORMATS}
 
 _FRAME_S = 0.01  # trim analysis frame
 _OVERSAMPLE = 4  # true peak, as in voicemill.audio.loudness
@@ -217,18 +200,15 @@ def encode(processed: ProcessedAudio, fmt: OutputFormat | None = None) -> bytes:
     that ``output_format`` instead, so that the measurements describe the file.
     """
     fmt = fmt or processed.format
-    if fmt not in _SOUNDFILE_FORMATS:
+    if fmt not in _ALLOWED_RATES:
         raise ValueError(f"unknown output format {fmt!r}")
     allowed = _ALLOWED_RATES[fmt]
     if allowed is not None and processed.rate not in allowed:
+        # encode_audio would resample; refuse instead, the measurements are at this rate.
         raise ValueError(
             f"{fmt} cannot carry {processed.rate} Hz; postprocess with output_format={fmt!r}"
         )
-    container, subtype = _SOUNDFILE_FORMATS[fmt]
-    buffer = io.BytesIO()
-    samples = np.clip(processed.audio, -1.0, 1.0).astype(np.float32)
-    sf.write(buffer, samples, processed.rate, format=container, subtype=subtype)
-    return buffer.getvalue()
+    return encode_audio(processed.audio, processed.rate, fmt)
 
 
 def _fitting_rate(fmt: str, rate: int) -> int:

@@ -4,18 +4,16 @@ A campaign names a speaker profile and a use case. When its partition first star
 profile's latest version, that use case's frozen preset and the model's ``champion``
 version are pinned (see ``audit.pin_voice``), so every recipient of the campaign hears
 the same voice even if a new champion is crowned mid-way. The registered model version
-is fetched from MLflow once per machine (``voices/<name>/<version>``) and loaded as the
-pyfunc voice it was released as: the same checkpoints and reference the gate measured.
+is fetched from MLflow once per machine (``voices/<name>/<version>``), its files checked
+against the hashes recorded at release, and loaded from those files (never by
+unpickling the pyfunc model; see :mod:`voicemill.release.voice_files`): the same
+checkpoints and reference the gate measured.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voicemill.campaign.errors import CampaignError
 from voicemill.errors import RejectedInput
@@ -26,7 +24,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from voicemill.release.profiles import StoredProfile
-    from voicemill.release.voice_model import VoiceModel
+    from voicemill.release.voice_files import ReleasedVoice
+    from voicemill.synthesis import SynthesisEngine
+    from voicemill.synthesis.engine import Voice
 
 
 @dataclass(frozen=True)
@@ -71,29 +71,17 @@ def choose_voice(
     return ChosenVoice(profile, use_case, preset, profile.model_name, version)
 
 
-def fetch_voice(client: MlflowClient, name: str, version: str, root: Path) -> Path:
-    """The registered version's pyfunc directory, downloaded once into ``root``."""
-    target = root / name / version
-    if (target / "MLmodel").is_file():
-        return target
-    source = client.get_model_version(name, version)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        downloaded = Path(client.download_artifacts(source.run_id, "voice", tmp))
-        try:
-            downloaded.rename(target)  # atomic: a concurrent fetch of the same version wins
-        except OSError:
-            if not (target / "MLmodel").is_file():
-                shutil.rmtree(target, ignore_errors=True)
-                downloaded.rename(target)
-    return target
+_LOADED: dict[tuple[str, str, str], tuple[SynthesisEngine, Voice]] = {}
 
 
-@lru_cache(maxsize=2)
-def load_voice(package: Path) -> VoiceModel:
-    """The pyfunc voice with its engine loaded and its reference prepared: once per
-    process, so the shards of a campaign that run in one process share it."""
-    import mlflow.pyfunc
+def load_voice(release: ReleasedVoice) -> tuple[SynthesisEngine, Voice]:
+    """The engine and prepared voice of a verified release: once per process, so the
+    shards of a campaign that run in one process share them (two kept at most)."""
+    from voicemill.release.voice_files import load_engine
 
-    model: Any = mlflow.pyfunc.load_model(str(package))
-    return model.unwrap_python_model()
+    key = (release.name, release.version, str(release.s1))
+    if key not in _LOADED:
+        while len(_LOADED) >= 2:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = load_engine(release)
+    return _LOADED[key]

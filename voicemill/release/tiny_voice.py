@@ -37,6 +37,7 @@ def register_tiny_voice(
     from voicemill.release.profiles import SpeakerProfile, save_profile
     from voicemill.release.records import sha256_file
     from voicemill.release.registry import promote, register_voice
+    from voicemill.release.voice_files import release_tags
     from voicemill.release.voice_model import package_voice
 
     files = write_initial(root / "initial", "tiny", seed=seed)
@@ -62,7 +63,13 @@ def register_tiny_voice(
     client = mlflow.client()
     with connect() as conn:
         version = register_voice(
-            client, conn, name=name, source=source, run_id=run_id, actor="tiny_voice"
+            client,
+            conn,
+            name=name,
+            source=source,
+            run_id=run_id,
+            actor="tiny_voice",
+            tags=release_tags(package),
         ).version
         promote(client, conn, name=name, version=version, actor="tiny_voice", reason="fixture")
         save_profile(

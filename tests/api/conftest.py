@@ -1,0 +1,99 @@
+"""The real service for the API tests: ``voicemill serve`` in a subprocess on loopback.
+
+It runs against the session's embedded PostgreSQL and MLflow registry, with two tiny
+released voices (random weights, registered and promoted the way a release does it),
+and is driven over HTTP by real clients (httpx, the official openai package).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from service_kit import OTHER_VOICE, VOICE, Service
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def released_voices(platform_home: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Two tiny champion voices with their profiles; short, seeded presets."""
+    from voicemill.release.tiny_voice import register_tiny_voice
+    from voicemill.synthesis.types import InferencePreset
+
+    presets = {
+        "ivr": InferencePreset(top_k=5, seed=11, max_new_tokens=40),
+        "marketing": InferencePreset(top_k=15, seed=12, max_new_tokens=40),
+    }
+    for name in (VOICE, OTHER_VOICE):
+        register_tiny_voice(tmp_path_factory.mktemp(name), name, presets)
+    return [VOICE, OTHER_VOICE]
+
+
+@pytest.fixture(scope="session")
+def service(
+    platform_home: Path, released_voices: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    log = tmp_path_factory.mktemp("service") / "service.log"
+    port = _free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VOICEMILL_API_CHAMPION_POLL_S": "1"}
+    voicemill = str(Path(sys.executable).with_name("voicemill"))
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [voicemill, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    service = Service(f"http://127.0.0.1:{port}", log, process)
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"voicemill serve exited ({process.returncode}):\n{service.log_text()}")
+            try:
+                if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the service never became ready:\n{service.log_text()[-3000:]}")
+            time.sleep(0.3)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def api_key(platform_home: Path) -> str:
+    """A key allowed to synthesize with any voice and to submit jobs, without limits."""
+    from voicemill.api.keys import create_key
+    from voicemill.db.catalog import connect
+
+    with connect() as conn:
+        _, key = create_key(conn, "tests-all", ["synthesize", "jobs"])
+    return key
+
+
+@pytest.fixture
+def client(service: Service, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=service.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120
+    ) as http:
+        yield http

@@ -1,0 +1,1 @@
+"""The real-time speech synthesis service (FastAPI) and its domain code: keys, audit."""

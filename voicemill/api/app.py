@@ -1,0 +1,164 @@
+"""The FastAPI application: routes, error bodies, start-up (warm voices) and shut-down.
+
+``create_app()`` builds the service on the platform's own PostgreSQL, MLflow registry
+and speaker profiles. At start the champions of every profile (or ``voices``) are
+loaded and a short synthesis warms each engine in a background thread; ``/healthz``
+answers at once, ``/readyz`` only once that is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from voicemill.api.context import request_id_var
+from voicemill.api.errors import ApiError, from_rejected
+from voicemill.api.middleware import RequestMiddleware
+from voicemill.api.routes import health, jobs, speech, synthesize
+from voicemill.api.routes import voices as voice_routes
+from voicemill.api.schemas import ErrorBody
+from voicemill.api.state import ServiceState
+from voicemill.errors import RejectedInput
+from voicemill.settings import Settings, get_settings
+
+log = logging.getLogger("voicemill.api")
+
+API_VERSION = "1.0.0"
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    """The one error shape: ``{"error": {"code", "message", "request_id"}}``."""
+    body = {
+        "error": {"code": error.reason, "message": error.detail, "request_id": request_id_var.get()}
+    }
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _audited(request: Request, error: ApiError) -> JSONResponse:
+    audit = getattr(request.state, "audit", None)
+    if audit is not None:
+        audit.error_code = error.reason
+    return error_response(error)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "malformed_json", "the body is not valid JSON"
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid_request", "; ".join(parts)
+
+
+def build_state(
+    settings: Settings | None = None, voices: Sequence[str] | None = None
+) -> ServiceState:
+    """The service's parts on the platform's database, registry and cache."""
+    from voicemill.api.synthesis import Synthesizer
+    from voicemill.api.voices import VoiceCatalog
+    from voicemill.campaign.cache import SynthesisCache
+    from voicemill.db.catalog import connect
+    from voicemill.tracking import open_client
+
+    settings = settings or get_settings()
+    connect_here = partial(connect, settings)
+    catalog = VoiceCatalog(
+        connect=connect_here,
+        client=partial(open_client, settings),
+        voices_root=settings.cache_dir / "voices",
+        precision=settings.api_precision,
+        max_loaded=settings.api_max_loaded_models,
+        poll_s=settings.api_champion_poll_s,
+    )
+    cache = SynthesisCache(settings.cache_dir / "synthesis") if settings.api_cache_max_mb else None
+    synthesizer = Synthesizer(connect=connect_here, cache=cache)
+    state = ServiceState(
+        settings=settings, connect=connect_here, catalog=catalog, synthesizer=synthesizer
+    )
+    state.extra["voices"] = list(voices) if voices is not None else None
+    return state
+
+
+def _warm(state: ServiceState) -> None:
+    try:
+        state.ready_voices = state.catalog.warm_up(state.extra.get("voices"))
+    except Exception as exc:  # e.g. the registry is unreachable: not ready, and say why
+        state.warm_error = f"{type(exc).__name__}: {exc}"
+        log.exception("warming the voices failed")
+
+
+def create_app(
+    state: ServiceState | None = None, *, voices: Sequence[str] | None = None
+) -> FastAPI:
+    """The service. ``state`` defaults to :func:`build_state` on the process settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service: ServiceState = app.state.service
+        warmer = threading.Thread(target=_warm, args=(service,), name="warm-voices", daemon=True)
+        warmer.start()
+        service.catalog.start_watching()
+        try:
+            yield
+        finally:
+            service.catalog.stop()
+            service.synthesizer.close()
+
+    service = state or build_state(voices=voices)
+    app = FastAPI(
+        title="VoiceMill",
+        version=API_VERSION,
+        summary="Real-time speech from released GPT-SoVITS voices (OpenAI-compatible).",
+        lifespan=lifespan,
+        responses={
+            code: {"model": ErrorBody, "description": description}
+            for code, description in (
+                (400, "Bad request"),
+                (401, "Missing or invalid API key"),
+                (403, "The key may not do this"),
+                (404, "Unknown voice, model or job"),
+                (413, "Body too large"),
+                (415, "Unsupported media type"),
+                (422, "Invalid request"),
+                (429, "Over the key's limits (see Retry-After)"),
+                (503, "Not ready or voice unavailable"),
+            )
+        },
+    )
+    app.state.service = service
+
+    @app.exception_handler(RejectedInput)
+    async def rejected(request: Request, exc: RejectedInput) -> JSONResponse:
+        return _audited(request, from_rejected(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message = _validation_message(exc)
+        return _audited(request, ApiError(code, message))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "invalid_request")
+        return _audited(request, ApiError(code, str(exc.detail), status=exc.status_code))
+
+    for router in (
+        speech.router,
+        synthesize.router,
+        voice_routes.router,
+        jobs.router,
+        health.router,
+    ):
+        app.include_router(router)
+    app.add_middleware(RequestMiddleware, state=service)
+    return app

@@ -1,0 +1,1 @@
+"""One module per resource: speech (OpenAI), synthesize (native), voices, jobs, health."""

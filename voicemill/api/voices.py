@@ -1,0 +1,322 @@
+"""Which voice answers a request, and the loaded engines that speak them.
+
+A request names a speaker profile (``voice``), optionally its version, and optionally
+a model: ``voice-<name>``, ``voice-<name>@<alias>`` or ``voice-<name>:<version>``
+(OpenAI's generic names ``tts-1``, ``tts-1-hd`` and ``gpt-4o-mini-tts`` mean "the
+profile's model"). Without an alias or version the model's ``champion`` speaks.
+
+:class:`VoiceCatalog` keeps loaded engines by model version (a small LRU) and a map of
+the champions it serves; a background thread re-reads the champions every
+``poll_s`` seconds and, when one moved (``voicemill models promote``/``rollback``),
+loads and warms the new version *before* switching the map, so requests keep being
+answered and those in flight finish on the engine they started with. Engines are
+built from the release's files after checking the hashes recorded at release
+(:mod:`voicemill.release.voice_files`), never by unpickling.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+from voicemill.api.errors import ApiError
+from voicemill.errors import RejectedInput
+
+if TYPE_CHECKING:
+    import psycopg
+    from mlflow import MlflowClient
+
+    from voicemill.release.profiles import StoredProfile
+    from voicemill.synthesis import SynthesisEngine
+    from voicemill.synthesis.engine import Voice
+
+log = logging.getLogger("voicemill.api.voices")
+
+GENERIC_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
+CHAMPION = "champion"
+_MODEL_RE = re.compile(
+    r"^(?P<name>voice-[a-z0-9][a-z0-9_-]{0,62})(?:@(?P<alias>[A-Za-z0-9_-]{1,64})|:(?P<version>[1-9][0-9]{0,8}))?$"
+)
+WARMUP_TEXT = {"en": "Hello.", "zh": "你好。", "ja": "こんにちは。"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed ``model`` field: a registered model and an alias or a version."""
+
+    name: str | None  # None: the profile's own model
+    alias: str | None = None
+    version: str | None = None
+
+
+def parse_model(model: str | None) -> ModelRef:
+    """``voice-x``, ``voice-x@alias``, ``voice-x:3``, a generic OpenAI name, or None."""
+    if model is None or model in GENERIC_MODELS:
+        return ModelRef(None)
+    match = _MODEL_RE.match(model)
+    if match is None:
+        raise ApiError(
+            "invalid_model",
+            f"model {model[:80]!r} is not voice-<name>, voice-<name>@<alias> or "
+            f"voice-<name>:<version> (or one of {sorted(GENERIC_MODELS)})",
+        )
+    return ModelRef(match["name"], match["alias"], match["version"])
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """An engine for one registered model version, ready to synthesize."""
+
+    name: str
+    version: str
+    engine: SynthesisEngine
+    lock: threading.Lock  # the engine is not re-entrant: one synthesis at a time
+
+
+@dataclass(frozen=True)
+class ResolvedVoice:
+    """Everything a request needs to speak: profile, model version, engine, voice."""
+
+    profile: StoredProfile
+    model: LoadedModel
+    voice: Voice
+
+
+class VoiceCatalog:
+    """Loaded engines by model version, and the champions being served."""
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], psycopg.Connection],
+        client: Callable[[], MlflowClient],
+        voices_root: Path,
+        precision: str = "fp32",
+        max_loaded: int = 4,
+        poll_s: float = 2.0,
+    ) -> None:
+        self._connect = connect
+        self._client_factory = client
+        self._client: MlflowClient | None = None
+        self.voices_root = voices_root
+        self.precision = precision
+        self.max_loaded = max_loaded
+        self.poll_s = poll_s
+        self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._champions: dict[str, str] = {}  # model name -> version being served
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.warm = False
+
+    # -- registry ---------------------------------------------------------------------
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def _alias(self, name: str, alias: str) -> str | None:
+        from voicemill.release.registry import alias_version
+
+        return alias_version(self.client, name, alias)
+
+    def champion(self, name: str) -> str:
+        """The champion version being served (read from the registry the first time)."""
+        with self._lock:
+            version = self._champions.get(name)
+        if version is None:
+            version = self._alias(name, CHAMPION)
+            if version is None:
+                raise ApiError(
+                    "no_champion",
+                    f"{name} has no champion: release one (train_voice) or promote a "
+                    f"version (voicemill models promote {name} VERSION)",
+                )
+            with self._lock:
+                self._champions.setdefault(name, version)
+        return version
+
+    # -- resolution -------------------------------------------------------------------
+
+    def resolve(
+        self, profile_id: str, profile_version: int | None = None, model: str | None = None
+    ) -> ResolvedVoice:
+        """The profile (latest or given version), its model version and a loaded engine.
+
+        Raises :class:`ApiError`: ``unknown_voice``, ``invalid_model``,
+        ``model_voice_mismatch``, ``unknown_model_version``, ``no_champion``,
+        ``voice_unavailable``.
+        """
+        from voicemill.release.profiles import get_profile
+
+        ref = parse_model(model)
+        try:
+            with self._connect() as conn:
+                profile = get_profile(conn, profile_id, profile_version)
+        except RejectedInput as exc:
+            which = f"version {profile_version} of " if profile_version else ""
+            raise ApiError("unknown_voice", f"no {which}voice profile {profile_id!r}") from exc
+        if not profile.model_name:
+            raise ApiError("no_champion", f"voice {profile_id!r} names no registered model")
+        if ref.name is not None and ref.name != profile.model_name:
+            raise ApiError(
+                "model_voice_mismatch",
+                f"voice {profile_id!r} is spoken by {profile.model_name}, not {ref.name}",
+            )
+        version = self._version(profile.model_name, ref)
+        loaded = self.load(profile.model_name, version)
+        return ResolvedVoice(profile, loaded, self._voice(loaded, profile))
+
+    def _version(self, name: str, ref: ModelRef) -> str:
+        if ref.version is not None:
+            from voicemill.release.registry import RegistryError, list_versions
+
+            try:
+                known = {v.version for v in list_versions(self.client, name)}
+            except RegistryError as exc:
+                raise ApiError("unknown_model", exc.detail) from exc
+            if ref.version not in known:
+                raise ApiError("unknown_model_version", f"{name} has no version {ref.version}")
+            return ref.version
+        if ref.alias is not None and ref.alias != CHAMPION:
+            version = self._alias(name, ref.alias)
+            if version is None:
+                raise ApiError("unknown_model_version", f"{name} has no alias {ref.alias!r}")
+            return version
+        return self.champion(name)
+
+    def _voice(self, loaded: LoadedModel, profile: StoredProfile) -> Voice:
+        """The profile's reference prepared for the engine (cached by the engine)."""
+        from voicemill.release.records import sha256_file
+
+        path = _local_path(profile.reference_uri)
+        if path is None or not path.is_file() or sha256_file(path) != profile.reference_sha256:
+            raise ApiError(
+                "voice_unavailable",
+                f"the reference clip of voice {profile.profile_id!r} v{profile.version} is "
+                "missing or not the one recorded",
+            )
+        with loaded.lock:
+            return loaded.engine.prepare_voice(path, profile.prompt_text, profile.language)
+
+    # -- engines ------------------------------------------------------------------------
+
+    def load(self, name: str, version: str) -> LoadedModel:
+        """The engine for ``name`` ``version``, loading it (verified) on first use."""
+        from voicemill.release.voice_files import load_engine, open_release
+
+        key = (name, version)
+        with self._lock:
+            if (loaded := self._loaded.get(key)) is not None:
+                self._loaded.move_to_end(key)
+                return loaded
+        started = time.perf_counter()
+        try:
+            release = open_release(self.client, name, version, self.voices_root)
+            engine, _ = load_engine(release, precision=self.precision)
+        except RejectedInput as exc:
+            raise ApiError("voice_unavailable", f"{exc.reason}: {exc.detail}") from exc
+        loaded = LoadedModel(name, version, engine, threading.Lock())
+        with self._lock:
+            loaded = self._loaded.setdefault(key, loaded)
+            self._loaded.move_to_end(key)
+            while len(self._loaded) > self.max_loaded:
+                self._loaded.popitem(last=False)  # in-flight users keep their reference
+        log.info(
+            "loaded voice model",
+            extra={"model": name, "version": version, "seconds": time.perf_counter() - started},
+        )
+        return loaded
+
+    def warm_up(self, profile_ids: list[str] | None = None) -> list[str]:
+        """Load the champions of ``profile_ids`` (default: every profile with a model) and
+        run one short synthesis on each, so the first request pays no load; returns the
+        profiles that are ready."""
+        from voicemill.release.profiles import list_profiles
+        from voicemill.synthesis.types import InferencePreset
+
+        with self._connect() as conn:
+            profiles = [p for p in list_profiles(conn) if p.model_name]
+        if profile_ids is not None:
+            profiles = [p for p in profiles if p.profile_id in set(profile_ids)]
+        ready = []
+        for profile in profiles:
+            try:
+                resolved = self.resolve(profile.profile_id)
+            except ApiError as exc:
+                log.warning(
+                    "voice not served", extra={"voice": profile.profile_id, "code": exc.reason}
+                )
+                continue
+            text = WARMUP_TEXT.get(profile.language, "Hello.")
+            preset = InferencePreset(seed=0, max_new_tokens=50)
+            with resolved.model.lock:
+                resolved.model.engine.synthesize(text, resolved.voice, preset, profile.language)
+            ready.append(profile.profile_id)
+        self.warm = True
+        return ready
+
+    # -- champion changes --------------------------------------------------------------
+
+    def start_watching(self) -> None:
+        """Re-read the champions every ``poll_s`` seconds in a daemon thread."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(
+                target=self._watch, name="champion-watcher", daemon=True
+            )
+            self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+
+    def refresh_champions(self) -> dict[str, tuple[str, str]]:
+        """Switch every served model whose champion moved; returns {name: (old, new)}."""
+        with self._lock:
+            served = dict(self._champions)
+        moved = {}
+        for name, current in served.items():
+            latest = self._alias(name, CHAMPION)
+            if latest is None or latest == current:
+                continue
+            try:
+                self.load(name, latest)  # load first: the switch never waits on a load
+            except ApiError as exc:
+                log.error(
+                    "new champion not loadable; still serving the old one",
+                    extra={"model": name, "version": latest, "code": exc.reason},
+                )
+                continue
+            with self._lock:
+                self._champions[name] = latest
+            moved[name] = (current, latest)
+            log.info("champion changed", extra={"model": name, "from": current, "to": latest})
+        return moved
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.refresh_champions()
+            except Exception:  # the registry may be briefly unreachable: try next time
+                log.exception("reading the champions failed")
+
+
+def _local_path(uri: str) -> Path | None:
+    """A profile's reference as a local path (``file://`` URIs and plain paths only)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "":
+        return Path(uri)
+    return None
