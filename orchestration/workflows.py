@@ -6,6 +6,7 @@ Runs launched here execute in-process against the platform's Dagster instance
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import dagster as dg
 
 from voicemill.orchestration.partitions import datasets_partitions
 from voicemill.platform import bootstrap
+from voicemill.settings import get_settings
 
 if TYPE_CHECKING:
     from voicemill.corpus import CorpusSummary
@@ -86,7 +88,6 @@ def dataset_overview() -> list[dict[str, Any]]:
 def print_dataset_summary(dataset_id: str, result: dg.ExecuteInProcessResult | None = None) -> None:
     from voicemill.data.layout import DatasetLayout
     from voicemill.db import catalog
-    from voicemill.settings import get_settings
 
     bootstrap()
     with catalog.connect() as conn:
@@ -219,7 +220,39 @@ def run_demo(
             "      audit trail:           SELECT * FROM deliveries / delivery_events (psql above)"
         )
         outcome[f"campaign:{campaign_id}"] = campaign_ok
+    if any(voices_ok.values()):
+        key_file = demo_api_key()
+        voice = (
+            EXAMPLE_CAMPAIGN_VOICE
+            if voices_ok.get(EXAMPLE_CAMPAIGN_VOICE)
+            else next(dataset_id for dataset_id, ok in voices_ok.items() if ok)
+        )
+        request = {"model": "tts-1", "voice": voice, "input": "Hello from VoiceMill."}
+        body = json.dumps({**request, "response_format": "mp3"})
+        click.echo(
+            "  Real-time service (OpenAI-compatible):    voicemill serve → http://127.0.0.1:8000/docs\n"
+            f"      an API key for the demo is in {key_file}; then, in another shell:\n"
+            "      curl -sS http://127.0.0.1:8000/v1/audio/speech \\\n"
+            f'        -H "Authorization: Bearer $(cat {key_file})" \\\n'
+            f"        -H 'Content-Type: application/json' -d '{body}' -o hello.mp3"
+        )
     return outcome
+
+
+def demo_api_key() -> Path:
+    """A fresh ``demo`` API key (synthesize, jobs) written to ``$VOICEMILL_HOME/demo-api-key``
+    (mode 600); an earlier demo key is revoked, so only the newest one works."""
+    from voicemill.api.keys import create_key, revoke_key
+    from voicemill.db.catalog import connect
+
+    path = get_settings().home_dir / "demo-api-key"
+    with connect() as conn:
+        revoke_key(conn, "demo")
+        _, key = create_key(conn, "demo", ["synthesize", "jobs"])
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(key + "\n", encoding="utf-8")
+    return path
 
 
 EXAMPLE_CAMPAIGN_VOICE = "demo_en_m3"

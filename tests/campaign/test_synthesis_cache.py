@@ -172,3 +172,24 @@ def test_bad_inputs_are_refused(cache: SynthesisCache) -> None:
         with pytest.raises(ValueError):
             cache.put(conn, key, np.zeros(10, np.float32), 0, "m", "1")
         assert cache.get(conn, key) is None
+
+
+def test_evict_keeps_the_most_recently_used_entries_under_the_bound(
+    cache: SynthesisCache,
+) -> None:
+    keys = [_unique_key() for _ in range(4)]
+    with connect() as conn:
+        conn.execute("DELETE FROM synthesis_cache")  # the table is shared by the session
+        for i, key in enumerate(keys):
+            cache.put(conn, key, _audio(i, seconds=0.5), 32_000, "m", "1")
+            conn.execute(
+                "UPDATE synthesis_cache SET last_used_at = now() - make_interval(mins => %s)"
+                " WHERE request_key = %s",
+                (10 - i, key),
+            )  # keys[3] is the most recently used, keys[0] the least
+        one_entry = 16_000 * 4 + 80
+        assert cache.evict(conn, max_bytes=10 * one_entry) == 0
+        assert cache.evict(conn, max_bytes=2 * one_entry) == 2
+        kept = {k for k in keys if cache.get(conn, k) is not None}
+    assert kept == set(keys[2:])
+    assert not cache.path_for(keys[0]).exists() and cache.path_for(keys[3]).exists()

@@ -82,7 +82,9 @@ def build_state(
         poll_s=settings.api_champion_poll_s,
     )
     cache = SynthesisCache(settings.cache_dir / "synthesis") if settings.api_cache_max_mb else None
-    synthesizer = Synthesizer(connect=connect_here, cache=cache)
+    synthesizer = Synthesizer(
+        connect=connect_here, cache=cache, cache_max_bytes=settings.api_cache_max_mb * 2**20
+    )
     state = ServiceState(
         settings=settings, connect=connect_here, catalog=catalog, synthesizer=synthesizer
     )

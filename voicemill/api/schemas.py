@@ -10,16 +10,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voicemill.audio.encode import AudioFormat
 from voicemill.synthesis.types import InferencePreset
 
 Language = Literal["auto", "en", "zh", "ja"]
+# Speaker profile ids (voicemill.release.profiles): a pattern here, so a malformed id is
+# refused by validation instead of reaching the database.
+PROFILE_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_INT32 = 2**31 - 1
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _encodable(text: str) -> str:
+    """Refuse lone surrogates (valid in JSON escapes, not in UTF-8 text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"the text is not valid Unicode at position {exc.start}") from None
+    return text
 
 
 # ----------------------------------------------------------------------------- errors
@@ -50,7 +63,7 @@ class SpeechRequest(_Request):
     )
     input: str = Field(description="The text to speak.", examples=["Hello from VoiceMill."])
     voice: str = Field(
-        min_length=1, max_length=64, description="A speaker profile id.", examples=["demo_en_m3"]
+        pattern=PROFILE_ID, description="A speaker profile id.", examples=["demo_en_m3"]
     )
     response_format: AudioFormat = Field(
         AudioFormat.MP3, description="pcm is 32 kHz 16-bit little-endian mono."
@@ -61,12 +74,14 @@ class SpeechRequest(_Request):
         None, description="Not supported: voices have fixed presets; must be empty."
     )
 
+    _text = field_validator("input")(_encodable)
+
 
 class SynthesizeRequest(_Request):
     """The native synthesis request."""
 
-    profile: str = Field(min_length=1, max_length=64, description="Speaker profile id.")
-    profile_version: int | None = Field(None, ge=1, description="Default: the latest.")
+    profile: str = Field(pattern=PROFILE_ID, description="Speaker profile id.")
+    profile_version: int | None = Field(None, ge=1, le=MAX_INT32, description="Default: latest.")
     model: str | None = Field(
         None, max_length=200, description="As in /v1/audio/speech; default the champion."
     )
@@ -75,7 +90,7 @@ class SynthesizeRequest(_Request):
     )
     text: str
     language: Language = "auto"
-    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Overrides the preset's.")
+    seed: int | None = Field(None, ge=0, le=MAX_INT32, description="Overrides the preset's.")
     speed: float | None = Field(None, ge=0.25, le=4.0, description="Overrides the preset's.")
     format: AudioFormat = AudioFormat.WAV
     sample_rate: int | None = Field(
@@ -85,6 +100,8 @@ class SynthesizeRequest(_Request):
         None, ge=-40.0, le=-5.0, description="Normalize to this loudness (not with stream)."
     )
     stream: bool = False
+
+    _text = field_validator("text")(_encodable)
 
 
 class SegmentTiming(BaseModel):

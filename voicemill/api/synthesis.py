@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from voicemill.synthesis.types import SegmentTiming
 
 MODEL_RATE = 32_000
+EVICT_EVERY = 20  # puts between checks of the cache's size bound (the first put checks)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,13 @@ class Synthesizer:
         *,
         connect: Callable[[], psycopg.Connection],
         cache: SynthesisCache | None,
+        cache_max_bytes: int = 0,
         workers: int = 1,
     ) -> None:
         self._connect = connect
         self.cache = cache
+        self.cache_max_bytes = cache_max_bytes
+        self._puts = 0
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="synthesis")
         self.in_flight = 0
 

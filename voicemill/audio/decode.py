@@ -147,11 +147,17 @@ def _ffprobe(path: Path) -> AudioInfo | None:
         return None
     proc = subprocess.run(
         [
-            ffprobe, "-v", "error", "-select_streams", "a:0",
+            ffprobe,
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
             "-show_entries",
             "format=format_name,probe_score,duration:"
             "stream=codec_name,sample_rate,channels,duration,duration_ts,time_base",
-            "-of", "json", str(path),
+            "-of",
+            "json",
+            str(path),
         ],
         capture_output=True,
         check=False,
@@ -200,8 +206,20 @@ def _float_or_none(value: object) -> float | None:
 
 
 _AUDIO_MAGIC = (
-    b"RIFF", b"RF64", b"riff", b"BW64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd",
-    b"caff", b"wvpk", b"MAC ", b"#!AMR", b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",
+    b"RIFF",
+    b"RF64",
+    b"riff",
+    b"BW64",
+    b"FORM",
+    b"fLaC",
+    b"OggS",
+    b"ID3",
+    b".snd",
+    b"caff",
+    b"wvpk",
+    b"MAC ",
+    b"#!AMR",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",
 )
 
 
@@ -214,9 +232,9 @@ def _looks_like_audio(path: Path) -> bool:
     if head.startswith(_AUDIO_MAGIC) or head[4:8] == b"ftyp":
         return True
     # MPEG audio / ADTS frame sync: 11 set bits, version bits not "reserved".
-    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (
-        head[1] & 0x18
-    ) != 0x08
+    return (
+        len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x18) != 0x08
+    )
 
 
 # --- streaming ---------------------------------------------------------------
@@ -244,9 +262,23 @@ def _ffmpeg_blocks(path: Path, info: AudioInfo, block_frames: int) -> Iterator[n
     if ffmpeg is None:
         raise AudioError("not_audio", f"{path}: needs ffmpeg to decode, which is not installed")
     cmd = [
-        ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-        "-f", "f32le", "-acodec", "pcm_f32le",
-        "-ac", str(info.channels), "-ar", str(info.sample_rate), "pipe:1",
+        ffmpeg,
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-ac",
+        str(info.channels),
+        "-ar",
+        str(info.sample_rate),
+        "pipe:1",
     ]
     bytes_per_frame = 4 * info.channels
     delivered = 0

@@ -116,8 +116,15 @@ def standardize_file(
         ssl_sink = WavSink(ssl_target, config.ssl_rate)
         try:
             measurements, frames = _standardize(
-                blocks, info.sample_rate, info.channels, info.subtype, info.container,
-                config, store, model_sink, ssl_sink,
+                blocks,
+                info.sample_rate,
+                info.channels,
+                info.subtype,
+                info.container,
+                config,
+                store,
+                model_sink,
+                ssl_sink,
             )
             model_sink.commit()
             ssl_sink.commit()
@@ -150,8 +157,15 @@ def standardize_array(
     blocks = (samples[i : i + step] for i in range(0, samples.shape[0], step))
     model_sink, ssl_sink = MemorySink(), MemorySink()
     measurements, frames = _standardize(
-        blocks, sample_rate, samples.shape[1], None, None, config, MemoryStore(),
-        model_sink, ssl_sink,
+        blocks,
+        sample_rate,
+        samples.shape[1],
+        None,
+        None,
+        config,
+        MemoryStore(),
+        model_sink,
+        ssl_sink,
     )
     return StandardizedAudio(model_sink.audio(), ssl_sink.audio(), measurements, frames)
 
@@ -267,6 +281,7 @@ def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
     fill = x[-1] if x.size else np.float32(ENERGY_FLOOR_DB)
     return np.concatenate([x, np.full(n - x.size, fill, dtype=x.dtype)])
 
+
 def _as_float_frames(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio)
     if a.ndim == 1:
@@ -281,6 +296,7 @@ def _as_float_frames(audio: np.ndarray) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise AudioError("bad_dtype", f"samples of dtype {a.dtype} are not audio")
     return np.ascontiguousarray(a, dtype=np.float32)
+
 
 __all__ = [
     "AudioMeasurements",

@@ -92,9 +92,7 @@ class SpeechProbabilityStream:
         self._context = audio[-_CONTEXT_SAMPLES:].copy()
 
 
-def speech_probabilities(
-    path: str | os.PathLike[str], chunk_seconds: float = 60.0
-) -> np.ndarray:
+def speech_probabilities(path: str | os.PathLike[str], chunk_seconds: float = 60.0) -> np.ndarray:
     """Per-32 ms-window speech probabilities of a 16 kHz file, read in chunks.
 
     Window ``i`` covers samples ``[512 i, 512 (i + 1))``. Multichannel input is

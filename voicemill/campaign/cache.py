@@ -123,6 +123,8 @@ def _check_key(key: str) -> str:
     return key
 
 
+# Bytes an entry's file takes: float32 samples plus the WAV header.
+_ENTRY_BYTES = "(round(duration_s * sample_rate) * 4 + 80)"
 _ROW_COLUMNS = (
     "request_key, audio_path, audio_sha256, sample_rate, duration_s, model_name, "
     "model_version, created_at, last_used_at, hits"
@@ -241,6 +243,36 @@ class SynthesisCache:
             ),
         ).fetchone()
         return self._entry(row, samples)
+
+    # -- bounding -------------------------------------------------------------
+
+    def evict(self, conn: psycopg.Connection, max_bytes: int) -> int:
+        """Drop least recently used entries until the cache holds at most ``max_bytes``
+        of audio (4 bytes a sample plus the WAV header); returns how many were dropped.
+
+        Entries in use elsewhere are safe: a reader holds its own copy of the samples,
+        and a dropped entry only means a later miss.
+        """
+        total = conn.execute(
+            f"SELECT COALESCE(sum({_ENTRY_BYTES}), 0)::bigint AS n FROM synthesis_cache"
+        ).fetchone()["n"]
+        if total <= max_bytes:
+            return 0
+        victims = conn.execute(
+            f"""
+            SELECT {_ROW_COLUMNS} FROM (
+                SELECT *, sum({_ENTRY_BYTES}) OVER (
+                           ORDER BY COALESCE(last_used_at, created_at) DESC, request_key
+                       ) AS kept_bytes
+                  FROM synthesis_cache
+            ) ranked
+            WHERE kept_bytes > %s
+            """,
+            (max_bytes,),
+        ).fetchall()
+        for row in victims:
+            self._forget(conn, row)
+        return len(victims)
 
     # -- helpers --------------------------------------------------------------
 

@@ -68,9 +68,12 @@ def synthesize(text: str, voice: EspeakVoice) -> tuple[np.ndarray, int]:
     proc = subprocess.run(
         [
             espeak_binary(),
-            "-v", voice.spec,
-            "-s", str(voice.speed_wpm),
-            "-p", str(voice.pitch),
+            "-v",
+            voice.spec,
+            "-s",
+            str(voice.speed_wpm),
+            "-p",
+            str(voice.pitch),
             "--stdout",
             spoken,
         ],

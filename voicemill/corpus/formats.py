@@ -87,9 +87,7 @@ def soundfile_writes_mp3() -> bool:
     return "MP3" in sf.available_formats()
 
 
-def _write_with_ffmpeg(
-    path: Path, data: np.ndarray, sample_rate: int, codec: list[str]
-) -> None:
+def _write_with_ffmpeg(path: Path, data: np.ndarray, sample_rate: int, codec: list[str]) -> None:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise RuntimeError(f"writing {path.suffix} needs ffmpeg (or libsndfile with MP3)")

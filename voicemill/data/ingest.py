@@ -80,7 +80,7 @@ def decode_transcript(raw: bytes, name: str) -> str:
     except UnicodeDecodeError as exc:
         raise TranscriptError(
             "transcript_not_utf8",
-            f"{name} is not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+            f"{name} is not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})",
         ) from exc
     text = " ".join(line.strip() for line in text.splitlines() if line.strip())
     if not text:

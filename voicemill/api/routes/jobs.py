@@ -144,7 +144,7 @@ def _latest_run(campaign_id: str) -> str | None:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
+                "application/json": {"schema": JobRequest.model_json_schema()},
                 "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
             },
         }

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from voicemill.api.deps import State, synthesize_key
 from voicemill.api.errors import ApiError
 from voicemill.api.keys import ApiKey
-from voicemill.api.schemas import ModelVersionInfo, VoiceInfo, VoiceList
+from voicemill.api.schemas import PROFILE_ID, ModelVersionInfo, VoiceInfo, VoiceList
 from voicemill.api.state import ServiceState
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
@@ -85,6 +85,6 @@ async def list_voices(state: State, key: Annotated[ApiKey, Depends(synthesize_ke
 async def get_voice(
     state: State,
     key: Annotated[ApiKey, Depends(synthesize_key)],
-    name: Annotated[str, Path(min_length=1, max_length=64)],
+    name: Annotated[str, Path(pattern=PROFILE_ID)],
 ) -> VoiceInfo:
     return await run_in_threadpool(_one, state, key, name)
