@@ -41,7 +41,7 @@ def released_voices(platform_home: Path, tmp_path_factory: pytest.TempPathFactor
     return [VOICE, OTHER_VOICE]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/api is done: it polls the registry
 def service(
     platform_home: Path, released_voices: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:

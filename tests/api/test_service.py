@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from service_kit import OTHER_VOICE, VOICE, Service
 
-from voicemill.audio.encode import AudioFormat, decode_audio
+from voicemill.audio.encode import AudioFormat, decode_audio, encode_audio
 
 TEXT = "Hello there. This is a test."
 
@@ -47,7 +47,9 @@ def test_every_format_decodes_back(client: httpx.Client) -> None:
     assert durations[AudioFormat.WAV] > 0.2
 
 
-def test_streaming_equals_whole_audio_and_the_engine(client: httpx.Client) -> None:
+def test_streaming_equals_whole_audio_and_the_engine(
+    client: httpx.Client, one_torch_thread: None
+) -> None:
     body = {"profile": VOICE, "text": "One sentence here. And a second one.", "seed": 77}
     with client.stream("POST", "/v1/synthesize", json={**body, "stream": True}) as streamed:
         assert streamed.status_code == 200
@@ -58,6 +60,35 @@ def test_streaming_equals_whole_audio_and_the_engine(client: httpx.Client) -> No
     streamed_audio, _ = decode_audio(b"".join(chunks), "wav")
     whole_audio, _ = decode_audio(whole.content, "wav")
     np.testing.assert_array_equal(streamed_audio, whole_audio)
+    # ... and both are what the released voice says in this process, alone.
+    # Float sums of two processes may differ in the last bit, which can flip the 16-bit
+    # rounding of a handful of samples: one LSB, nothing more.
+    engine_audio, _ = decode_audio(encode_audio(_engine_speech(body), 32_000, "wav"), "wav")
+    assert streamed_audio.shape == engine_audio.shape
+    np.testing.assert_allclose(streamed_audio, engine_audio, rtol=0, atol=1.5 / 32767)
+    assert np.mean(streamed_audio != engine_audio) < 1e-3
+
+
+def _engine_speech(body: dict) -> np.ndarray:
+    """The same request synthesized in-process from the champion's verified files."""
+    from voicemill.db.catalog import connect
+    from voicemill.release.profiles import get_profile
+    from voicemill.release.registry import alias_version
+    from voicemill.release.voice_files import load_engine, open_release
+    from voicemill.settings import get_settings
+    from voicemill.tracking import open_client
+
+    client = open_client()
+    with connect() as conn:
+        profile = get_profile(conn, body["profile"])
+    version = alias_version(client, profile.model_name, "champion")
+    release = open_release(client, profile.model_name, version, get_settings().cache_dir / "t")
+    engine, _ = load_engine(release)
+    voice = engine.prepare_voice(
+        profile.reference_uri.removeprefix("file://"), profile.prompt_text, profile.language
+    )
+    preset = profile.presets["ivr"].model_copy(update={"seed": body["seed"]})
+    return engine.synthesize(body["text"], voice, preset, "auto").audio
 
 
 def test_identical_request_is_a_byte_identical_cache_hit(client: httpx.Client) -> None:
