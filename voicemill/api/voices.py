@@ -112,6 +112,7 @@ class VoiceCatalog:
         self.poll_s = poll_s
         self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._champions: dict[str, str] = {}  # model name -> version being served
+        self._hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -197,10 +198,8 @@ class VoiceCatalog:
 
     def _voice(self, loaded: LoadedModel, profile: StoredProfile) -> Voice:
         """The profile's reference prepared for the engine (cached by the engine)."""
-        from voicemill.release.records import sha256_file
-
         path = _local_path(profile.reference_uri)
-        if path is None or not path.is_file() or sha256_file(path) != profile.reference_sha256:
+        if path is None or self._file_sha256(path) != profile.reference_sha256:
             raise ApiError(
                 "voice_unavailable",
                 f"the reference clip of voice {profile.profile_id!r} v{profile.version} is "
@@ -208,6 +207,23 @@ class VoiceCatalog:
             )
         with loaded.lock:
             return loaded.engine.prepare_voice(path, profile.prompt_text, profile.language)
+
+    def _file_sha256(self, path: Path) -> str | None:
+        """sha256 of a reference clip, re-read only when its size or mtime changes."""
+        from voicemill.release.records import sha256_file
+
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            known = self._hashes.get(key)
+        if known is None:
+            known = sha256_file(path)
+            with self._lock:
+                self._hashes[key] = known
+        return known
 
     # -- engines ------------------------------------------------------------------------
 
