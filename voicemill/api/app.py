@@ -46,7 +46,7 @@ def error_response(error: ApiError) -> JSONResponse:
 def _audited(request: Request, error: ApiError) -> JSONResponse:
     audit = getattr(request.state, "audit", None)
     if audit is not None:
-        audit.error_code = error.reason
+        audit.note(error_code=error.reason)
     return error_response(error)
 
 

@@ -42,7 +42,7 @@ def _authenticate(
             "the API key is unknown or revoked",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    request.state.audit.key_id = key.key_id
+    request.state.audit.note(key_id=key.key_id)
     if not key.allows_scope(scope):
         raise ApiError("scope_not_allowed", f"key {key.name!r} lacks the {scope!r} scope")
     return key

@@ -36,7 +36,12 @@ AUDITED_PREFIX = "/v1/"
 
 @dataclass
 class RequestAudit:
-    """What one request did, filled in as it goes; one ``api_requests`` row at the end."""
+    """What one request did, noted as it goes; one ``api_requests`` row at the end.
+
+    Routes :meth:`note` the fields of :class:`voicemill.api.audit.RequestRecord` they
+    know (key id, voice, model, preset, text, cache, audio seconds, error code); the
+    middleware adds the rest (route, status, timings, client).
+    """
 
     request_id: str
     method: str
@@ -44,21 +49,12 @@ class RequestAudit:
     received_at: datetime
     started: float
     route: str = "unmatched"
-    key_id: str | None = None
-    error_code: str | None = None
-    profile_id: str | None = None
-    profile_version: int | None = None
-    model_name: str | None = None
-    model_version: str | None = None
-    preset: dict[str, Any] | None = None
-    text_sha256: str | None = None
-    text_chars: int | None = None
-    text: str | None = None
-    audio_seconds: float | None = None
-    first_audio_at: float | None = None
-    cache: str | None = None
     user_agent: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    first_audio_at: float | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, **facts: Any) -> None:
+        self.facts.update(facts)
 
     def mark_first_audio(self) -> None:
         if self.first_audio_at is None:
@@ -110,7 +106,7 @@ class RequestMiddleware:
             response = error_response(
                 ApiError("body_too_large", f"the body is over the {limit}-byte limit")
             )
-            audit.error_code = "body_too_large"
+            audit.note(error_code="body_too_large")
             await response(scope, receive, send_with_id)
         else:
             received = 0
@@ -135,7 +131,7 @@ class RequestMiddleware:
                 await self.app(scope, bounded_receive, send_tracked)
             except Exception:  # a bug: answer in the service's shape, with the request id
                 log.exception("unhandled error")
-                audit.error_code = "internal_error"
+                audit.note(error_code="internal_error")
                 if not started_response:
                     from voicemill.api.app import error_response
 
@@ -160,15 +156,16 @@ class RequestMiddleware:
             metrics.time_to_first_audio.labels(audit.route).observe(
                 audit.first_audio_at - audit.started
             )
-        if audit.audio_seconds and audit.profile_id:
-            metrics.audio_seconds.labels(audit.profile_id).inc(audit.audio_seconds)
+        seconds, voice = audit.facts.get("audio_seconds"), audit.facts.get("profile_id")
+        if seconds and voice:
+            metrics.audio_seconds.labels(voice).inc(seconds)
         log.info(
             "request",
             extra={
                 "method": audit.method,
                 "route": audit.route,
                 "status": status,
-                "error_code": audit.error_code,
+                "error_code": audit.facts.get("error_code"),
                 "latency_ms": round(elapsed * 1000, 1),
                 "completed": finished,
             },
@@ -187,24 +184,13 @@ class RequestMiddleware:
         record = RequestRecord(
             request_id=audit.request_id,
             received_at=audit.received_at,
-            key_id=audit.key_id,
             route=audit.route,
             method=audit.method,
             status=status,
-            error_code=audit.error_code,
-            profile_id=audit.profile_id,
-            profile_version=audit.profile_version,
-            model_name=audit.model_name,
-            model_version=audit.model_version,
-            preset=audit.preset,
-            text_sha256=audit.text_sha256,
-            text_chars=audit.text_chars,
-            text=audit.text,
-            audio_seconds=audit.audio_seconds,
             time_to_first_audio_ms=ttfa,
             latency_ms=elapsed * 1000,
-            cache=audit.cache,
             client=audit.user_agent,
+            **audit.facts,
         )
         try:
             with self.state.connect() as conn:

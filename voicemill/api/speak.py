@@ -11,7 +11,6 @@ is the time to the first chunk.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -61,10 +60,7 @@ async def prepare(
 ) -> SpeechJob:
     """A resolved, admitted job; every refusal is an :class:`ApiError`."""
     audit = request.state.audit
-    audit.profile_id = profile_id
-    audit.text_chars = len(text)
-    audit.text_sha256 = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    audit.text = text
+    audit.note(profile_id=profile_id, text=text)  # stored as a hash unless configured
     limit = state.settings.api_max_text_chars
     if not text.strip():
         raise ApiError("empty_text", "the text is empty")
@@ -90,10 +86,12 @@ async def prepare(
             "override_not_allowed", f"presets are frozen except {OVERRIDABLE}: {refused}"
         )
     preset = profile.presets[name].model_copy(update=changes)
-    audit.profile_version = profile.version
-    audit.model_name = resolved.model.name
-    audit.model_version = resolved.model.version
-    audit.preset = {"use_case": name, **preset.model_dump(mode="json")}
+    audit.note(
+        profile_version=profile.version,
+        model_name=resolved.model.name,
+        model_version=resolved.model.version,
+        preset={"use_case": name, **preset.model_dump(mode="json")},
+    )
     return SpeechJob(resolved, name, preset, text, language)
 
 
@@ -108,8 +106,7 @@ async def render(request: Request, state: ServiceState, job: SpeechJob) -> Rende
     """The whole utterance; counts the cache result and the audio produced."""
     rendered = await state.synthesizer.render(job)
     audit = request.state.audit
-    audit.cache = rendered.cache
-    audit.audio_seconds = rendered.audio.shape[0] / MODEL_RATE
+    audit.note(cache=rendered.cache, audio_seconds=rendered.audio.shape[0] / MODEL_RATE)
     state.metrics.cache.labels(rendered.cache).inc()
     return rendered
 
@@ -162,7 +159,7 @@ async def streaming_response(
     except StopAsyncIteration:
         raise ApiError("nothing_to_say", "no audio was produced") from None
     audit = request.state.audit
-    audit.cache = cache
+    audit.note(cache=cache)
     state.metrics.cache.labels(cache).inc()
     resampler = None
     if output.sample_rate and output.sample_rate != MODEL_RATE:
@@ -193,7 +190,7 @@ async def streaming_response(
             tail = encoder.push(convert(np.zeros(0, np.float32), last=True)) if resampler else b""
             tail += encoder.finish()
             audit.mark_first_audio()
-            audit.audio_seconds = produced / MODEL_RATE
+            audit.note(audio_seconds=produced / MODEL_RATE)
             if sse:
                 yield _sse_delta(tail) if tail else b""
                 yield _sse_done(produced / MODEL_RATE)

@@ -158,7 +158,6 @@ async def submit_job(
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         spec_path, recipients_path = await _files_from_request(request, Path(tmp))
         campaign_id = await run_in_threadpool(_submit, spec_path, recipients_path)
-    request.state.audit.extra["job"] = campaign_id
     return await run_in_threadpool(_info, state, campaign_id)
 
 
