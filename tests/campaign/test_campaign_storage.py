@@ -96,6 +96,29 @@ def test_local_put_is_idempotent(tmp_path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["k.wav"]  # no temp files
 
 
+@pytest.mark.parametrize("already_there", [False, True])
+def test_a_killed_writers_temp_file_is_removed_by_the_next_put(
+    tmp_path: Path, already_there: bool
+) -> None:
+    """A SIGKILL mid-write leaves ``.k.wav.<id>.tmp``; the retry that publishes the key
+    (or finds it published) removes it, but not a temp file another writer just made."""
+    store = open_store(str(tmp_path))
+    if already_there:
+        store.put("k.wav", DATA, "audio/wav")
+    stale = tmp_path / ".k.wav.0123456789ab.tmp"
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    fresh = tmp_path / ".k.wav.ba9876543210.tmp"
+    fresh.write_bytes(b"in progress")
+    os.utime(fresh, (time.time() + 5, time.time() + 5))
+    other = tmp_path / ".other.wav.0123456789ab.tmp"
+    other.write_bytes(b"someone else's")
+    os.utime(other, (time.time() - 120, time.time() - 120))
+    store.put("k.wav", DATA, "audio/wav")
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert (tmp_path / "k.wav").read_bytes() == DATA
+
+
 def test_local_put_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(str(tmp_path))
     store.put("k.wav", DATA, "audio/wav")

@@ -6,6 +6,7 @@ filesystem) and moved into place with ``os.replace``, which is atomic on POSIX.
 
 from __future__ import annotations
 
+import glob
 import os
 import uuid
 from pathlib import Path
@@ -17,6 +18,21 @@ import soundfile as sf
 def temporary_sibling(target: Path) -> Path:
     """A hidden, unique name next to ``target``."""
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def remove_stale_siblings(target: Path, started_before: float) -> int:
+    """Delete temporary siblings of ``target`` (see :func:`temporary_sibling`) that were
+    last written before ``started_before`` (a ``time.time()``): what a writer killed
+    mid-write leaves behind. Returns how many were removed."""
+    removed = 0
+    for candidate in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if candidate.stat().st_mtime < started_before:
+                candidate.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass  # another writer finished or cleaned it meanwhile
+    return removed
 
 
 def write_wav_atomic(path: str | os.PathLike[str], audio: np.ndarray, rate: int) -> None:

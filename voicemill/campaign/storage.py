@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +37,7 @@ import fsspec
 from fsspec.core import split_protocol
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from voicemill.audio.atomic import temporary_sibling
+from voicemill.audio.atomic import remove_stale_siblings, temporary_sibling
 from voicemill.errors import RejectedInput
 
 _PROBE_NAME = ".voicemill-write-check"
@@ -276,11 +277,15 @@ def _check_key(key: str) -> None:
 
 
 def _put_local(path: Path, data: bytes, digest: str) -> bool:
+    # A writer killed mid-write (a crashed delivery, later retried) leaves its temporary
+    # file: whoever writes the key next removes the ones older than its own attempt.
+    started = time.time() - 1.0
     if (
         path.is_file()
         and path.stat().st_size == len(data)
         and hashlib.sha256(path.read_bytes()).hexdigest() == digest
     ):
+        remove_stale_siblings(path, started)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
@@ -293,6 +298,7 @@ def _put_local(path: Path, data: bytes, digest: str) -> bool:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    remove_stale_siblings(path, started)
     return True
 
 
