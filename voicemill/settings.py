@@ -52,9 +52,20 @@ class Settings(BaseSettings):
         default=False, description="Keep request texts in the audit table (else hash and length)."
     )
     api_precision: str = Field(default="fp32", description="fp32 | bf16 | int8 | auto.")
+    api_device: str = Field(
+        default="auto", description="auto | cpu | cuda:0,cuda:1 (one worker per GPU)."
+    )
+    api_workers: int = Field(default=1, ge=1, description="CPU inference worker processes.")
     api_max_loaded_models: int = Field(default=4, ge=1, description="Engines kept in memory.")
     api_champion_poll_s: float = Field(
         default=2.0, gt=0, le=5, description="How often champion changes are looked for."
+    )
+    api_request_timeout_s: float = Field(
+        default=120.0, gt=0, description="Deadline of a request (X-Request-Timeout may lower it)."
+    )
+    api_max_queue: int = Field(default=32, ge=1, description="Requests waiting per lane.")
+    api_max_wait_s: float = Field(
+        default=10.0, gt=0, description="Estimated wait past which a request gets 429 at once."
     )
     api_cache_max_mb: int = Field(
         default=2048, ge=0, description="Bound of the shared synthesis cache (0: no cache)."

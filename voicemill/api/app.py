@@ -8,10 +8,12 @@ answers at once, ``/readyz`` only once that is done.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from functools import partial
 
 from fastapi import FastAPI, Request
@@ -21,17 +23,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicemill.api.context import request_id_var
 from voicemill.api.errors import ApiError, from_rejected
+from voicemill.api.metrics import Metrics
 from voicemill.api.middleware import RequestMiddleware
 from voicemill.api.routes import health, jobs, speech, synthesize
 from voicemill.api.routes import voices as voice_routes
 from voicemill.api.schemas import ErrorBody
 from voicemill.api.state import ServiceState
+from voicemill.api.voices import ResolvedVoice
+from voicemill.api.worker import WorkerSpec, WorkItem
 from voicemill.errors import RejectedInput
 from voicemill.settings import Settings, get_settings
 
 log = logging.getLogger("voicemill.api")
 
 API_VERSION = "1.0.0"
+WARMUP_TEXT = {"en": "Hello.", "zh": "你好。", "ja": "こんにちは。"}
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
 
 
@@ -61,10 +67,38 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     return "invalid_request", "; ".join(parts)
 
 
+def worker_specs(settings: Settings) -> list[WorkerSpec]:
+    """One worker per GPU named (or found, with ``auto``), else ``api_workers`` CPU
+    workers sharing the cores."""
+    import os
+
+    device = settings.api_device
+    if device == "auto":
+        import torch
+
+        count = torch.cuda.device_count()
+        device = ",".join(f"cuda:{i}" for i in range(count)) if count else "cpu"
+    voices_root = str(settings.cache_dir / "voices")
+    if device == "cpu":
+        n = settings.api_workers
+        threads = max(1, (os.cpu_count() or 1) // n)
+        devices = ["cpu"] * n
+    else:
+        devices = [d.strip() for d in device.split(",") if d.strip()]
+        threads = 1
+    return [
+        WorkerSpec(
+            i, d, threads, settings.api_precision, settings.api_max_loaded_models, voices_root
+        )
+        for i, d in enumerate(devices)
+    ]
+
+
 def build_state(
     settings: Settings | None = None, voices: Sequence[str] | None = None
 ) -> ServiceState:
     """The service's parts on the platform's database, registry and cache."""
+    from voicemill.api.pool import WorkerPool
     from voicemill.api.synthesis import Synthesizer
     from voicemill.api.voices import VoiceCatalog
     from voicemill.campaign.cache import SynthesisCache
@@ -73,41 +107,93 @@ def build_state(
 
     settings = settings or get_settings()
     connect_here = partial(connect, settings)
+    metrics = Metrics()
+    pool = WorkerPool(
+        worker_specs(settings),
+        max_queue=settings.api_max_queue,
+        max_wait_s=settings.api_max_wait_s,
+        metrics=metrics,
+    )
     catalog = VoiceCatalog(
         connect=connect_here,
         client=partial(open_client, settings),
         voices_root=settings.cache_dir / "voices",
-        precision=settings.api_precision,
-        max_loaded=settings.api_max_loaded_models,
         poll_s=settings.api_champion_poll_s,
     )
     cache = SynthesisCache(settings.cache_dir / "synthesis") if settings.api_cache_max_mb else None
     synthesizer = Synthesizer(
-        connect=connect_here, cache=cache, cache_max_bytes=settings.api_cache_max_mb * 2**20
+        connect=connect_here,
+        cache=cache,
+        pool=pool,
+        cache_max_bytes=settings.api_cache_max_mb * 2**20,
     )
     state = ServiceState(
-        settings=settings, connect=connect_here, catalog=catalog, synthesizer=synthesizer
+        settings=settings,
+        connect=connect_here,
+        catalog=catalog,
+        synthesizer=synthesizer,
+        metrics=metrics,
     )
     state.extra["voices"] = list(voices) if voices is not None else None
+    catalog.set_warmer(partial(_warm_version, state))
     return state
+
+
+def _warm_items(state: ServiceState, voices: Sequence[ResolvedVoice]) -> list[WorkItem]:
+    """A short synthesis per voice: what makes a worker load and run its model."""
+    from voicemill.api.synthesis import SpeechJob
+    from voicemill.synthesis.types import InferencePreset
+
+    preset = InferencePreset(seed=0, max_new_tokens=50)
+    pool = state.synthesizer.pool
+    return [
+        SpeechJob(
+            v,
+            "warmup",
+            preset,
+            WARMUP_TEXT.get(v.profile.language, "Hello."),
+            v.profile.language,
+            "warmup",
+        ).work_item(pool.new_handle())
+        for v in voices
+    ]
+
+
+def _warm_version(state: ServiceState, name: str, version: str) -> None:
+    """Load and run ``name`` ``version`` in every worker before it is served."""
+    voices = [
+        replace(v, model_version=version)
+        for v in state.catalog.served(state.extra.get("voices"))
+        if v.model_name == name
+    ]
+    state.synthesizer.pool.warm(_warm_items(state, voices))
 
 
 def _warm(state: ServiceState) -> None:
     try:
-        state.ready_voices = state.catalog.warm_up(state.extra.get("voices"))
+        voices = state.catalog.served(state.extra.get("voices"))
+        if not state.synthesizer.pool.warm(_warm_items(state, voices)):
+            raise TimeoutError("the workers did not finish warming up")
+        state.ready_voices = [v.profile.profile_id for v in voices]
+        state.warm = True
     except Exception as exc:  # e.g. the registry is unreachable: not ready, and say why
         state.warm_error = f"{type(exc).__name__}: {exc}"
         log.exception("warming the voices failed")
 
 
 def create_app(
-    state: ServiceState | None = None, *, voices: Sequence[str] | None = None
+    state: ServiceState | None = None,
+    *,
+    settings: Settings | None = None,
+    voices: Sequence[str] | None = None,
 ) -> FastAPI:
-    """The service. ``state`` defaults to :func:`build_state` on the process settings."""
+    """The service. ``state`` defaults to :func:`build_state` on ``settings`` (default:
+    the process settings)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service: ServiceState = app.state.service
+        service.synthesizer.pool.start(asyncio.get_running_loop())
         warmer = threading.Thread(target=_warm, args=(service,), name="warm-voices", daemon=True)
         warmer.start()
         service.catalog.start_watching()
@@ -115,9 +201,9 @@ def create_app(
             yield
         finally:
             service.catalog.stop()
-            service.synthesizer.close()
+            service.synthesizer.pool.close()
 
-    service = state or build_state(voices=voices)
+    service = state or build_state(settings, voices=voices)
     app = FastAPI(
         title="VoiceMill",
         version=API_VERSION,

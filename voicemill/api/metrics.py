@@ -47,8 +47,24 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.queue_depth = Gauge(
+        self.in_flight = Gauge(
             "voicemill_synthesis_in_flight",
-            "Synthesis requests queued or running.",
+            "Synthesis requests running in the workers.",
             registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "voicemill_queue_depth",
+            "Requests waiting for a worker, by lane.",
+            ["lane"],
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "voicemill_queue_wait_seconds",
+            "Time a request waited for a worker, by lane.",
+            ["lane"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.workers_up = Gauge(
+            "voicemill_workers_up", "Inference workers running.", registry=self.registry
         )

@@ -100,6 +100,9 @@ class SynthesizeRequest(_Request):
         None, ge=-40.0, le=-5.0, description="Normalize to this loudness (not with stream)."
     )
     stream: bool = False
+    priority: Literal["realtime", "batch"] = Field(
+        "realtime", description="batch requests wait behind every real-time one."
+    )
 
     _text = field_validator("text")(_encodable)
 

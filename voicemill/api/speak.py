@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,12 +24,36 @@ from starlette.responses import Response, StreamingResponse
 from voicemill.api.deps import admit
 from voicemill.api.errors import ApiError
 from voicemill.api.keys import ApiKey
+from voicemill.api.pool import Lane
 from voicemill.api.state import ServiceState
 from voicemill.api.synthesis import MODEL_RATE, Rendered, SpeechJob
 from voicemill.audio.encode import AudioFormat, StreamEncoder, encode_audio, output_rate
 
 # The preset fields a request may override; the rest are the profile's frozen choice.
 OVERRIDABLE = ("seed", "speed")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Where a request queues and how long it may take."""
+
+    lane: Lane = "realtime"
+    deadline: float = 0.0  # time.monotonic() by which it must be done
+
+
+def schedule(request: Request, state: ServiceState, lane: Lane = "realtime") -> Schedule:
+    """The lane and the deadline (``X-Request-Timeout`` seconds, capped by the setting)."""
+    limit = state.settings.api_request_timeout_s
+    header = request.headers.get("x-request-timeout")
+    timeout = limit
+    if header is not None:
+        try:
+            timeout = float(header)
+        except ValueError:
+            raise ApiError("invalid_timeout", "X-Request-Timeout is a number of seconds") from None
+        if not 0 < timeout <= limit:
+            raise ApiError("invalid_timeout", f"X-Request-Timeout must be in (0, {limit:g}] s")
+    return Schedule(lane, time.monotonic() + timeout)
 
 
 @dataclass(frozen=True)
@@ -88,23 +113,23 @@ async def prepare(
     preset = profile.presets[name].model_copy(update=changes)
     audit.note(
         profile_version=profile.version,
-        model_name=resolved.model.name,
-        model_version=resolved.model.version,
+        model_name=resolved.model_name,
+        model_version=resolved.model_version,
         preset={"use_case": name, **preset.model_dump(mode="json")},
     )
-    return SpeechJob(resolved, name, preset, text, language)
+    return SpeechJob(resolved, name, preset, text, language, audit.request_id)
 
 
 def voice_headers(job: SpeechJob) -> dict[str, str]:
     return {
         "X-Voice-Profile-Version": str(job.voice.profile.version),
-        "X-Model-Version": f"{job.voice.model.name}:{job.voice.model.version}",
+        "X-Model-Version": f"{job.voice.model_name}:{job.voice.model_version}",
     }
 
 
-async def render(request: Request, state: ServiceState, job: SpeechJob) -> Rendered:
+async def render(request: Request, state: ServiceState, job: SpeechJob, plan: Schedule) -> Rendered:
     """The whole utterance; counts the cache result and the audio produced."""
-    rendered = await state.synthesizer.render(job)
+    rendered = await state.synthesizer.render(job, plan.lane, plan.deadline)
     audit = request.state.audit
     audit.note(cache=rendered.cache, audio_seconds=rendered.audio.shape[0] / MODEL_RATE)
     state.metrics.cache.labels(rendered.cache).inc()
@@ -128,9 +153,9 @@ def finish_audio(audio: np.ndarray, output: Output) -> tuple[np.ndarray, int]:
 
 
 async def whole_response(
-    request: Request, state: ServiceState, job: SpeechJob, output: Output
+    request: Request, state: ServiceState, job: SpeechJob, output: Output, plan: Schedule
 ) -> tuple[Response, Rendered, bytes]:
-    rendered = await render(request, state, job)
+    rendered = await render(request, state, job, plan)
     audio, rate = finish_audio(rendered.audio, output)
     data = await run_in_threadpool(encode_audio, audio, rate, output.format)
     request.state.audit.mark_first_audio()
@@ -144,7 +169,13 @@ async def whole_response(
 
 
 async def streaming_response(
-    request: Request, state: ServiceState, job: SpeechJob, output: Output, *, sse: bool = False
+    request: Request,
+    state: ServiceState,
+    job: SpeechJob,
+    output: Output,
+    plan: Schedule,
+    *,
+    sse: bool = False,
 ) -> StreamingResponse:
     """Audio (or OpenAI's SSE events) sent as each segment is decoded."""
     if output.loudness_lufs is not None:
@@ -153,7 +184,7 @@ async def streaming_response(
         raise ApiError(
             "format_not_streamable", f"{output.format} cannot be streamed; ask for it whole"
         )
-    chunks = state.synthesizer.stream(job)
+    chunks = state.synthesizer.stream(job, plan.lane, plan.deadline)
     try:
         first, cache = await anext(chunks)  # text errors surface here, before any header
     except StopAsyncIteration:

@@ -25,5 +25,6 @@ class ServiceState:
     synthesizer: Synthesizer
     metrics: Metrics = field(default_factory=Metrics)
     ready_voices: list[str] = field(default_factory=list)
+    warm: bool = False
     warm_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -5,13 +5,13 @@ a model: ``voice-<name>``, ``voice-<name>@<alias>`` or ``voice-<name>:<version>`
 (OpenAI's generic names ``tts-1``, ``tts-1-hd`` and ``gpt-4o-mini-tts`` mean "the
 profile's model"). Without an alias or version the model's ``champion`` speaks.
 
-:class:`VoiceCatalog` keeps loaded engines by model version (a small LRU) and a map of
-the champions it serves; a background thread re-reads the champions every
-``poll_s`` seconds and, when one moved (``voicemill models promote``/``rollback``),
-loads and warms the new version *before* switching the map, so requests keep being
-answered and those in flight finish on the engine they started with. Engines are
-built from the release's files after checking the hashes recorded at release
-(:mod:`voicemill.release.voice_files`), never by unpickling.
+:class:`VoiceCatalog` resolves requests to a model version and a verified release (the
+files checked against the hashes recorded at release, :mod:`voicemill.release.voice_files`;
+the engines themselves live in the worker processes), and keeps a map of the champions
+it serves. A background thread re-reads the champions every ``poll_s`` seconds and,
+when one moved (``voicemill models promote``/``rollback``), has the workers load and
+warm the new version *before* switching the map, so requests keep being answered and
+those in flight finish on the version they started with.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +33,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from voicemill.release.profiles import StoredProfile
-    from voicemill.synthesis import SynthesisEngine
-    from voicemill.synthesis.engine import Voice
+    from voicemill.release.voice_files import ReleasedVoice
 
 log = logging.getLogger("voicemill.api.voices")
 
@@ -45,7 +42,6 @@ CHAMPION = "champion"
 _MODEL_RE = re.compile(
     r"^(?P<name>voice-[a-z0-9][a-z0-9_-]{0,62})(?:@(?P<alias>[A-Za-z0-9_-]{1,64})|:(?P<version>[1-9][0-9]{0,8}))?$"
 )
-WARMUP_TEXT = {"en": "Hello.", "zh": "你好。", "ja": "こんにちは。"}
 
 
 @dataclass(frozen=True)
@@ -72,22 +68,13 @@ def parse_model(model: str | None) -> ModelRef:
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """An engine for one registered model version, ready to synthesize."""
-
-    name: str
-    version: str
-    engine: SynthesisEngine
-    lock: threading.Lock  # the engine is not re-entrant: one synthesis at a time
-
-
-@dataclass(frozen=True)
 class ResolvedVoice:
-    """Everything a request needs to speak: profile, model version, engine, voice."""
+    """Everything a request needs to be spoken: the profile and a verified release."""
 
     profile: StoredProfile
-    model: LoadedModel
-    voice: Voice
+    model_name: str
+    model_version: str
+    reference_path: Path
 
 
 class VoiceCatalog:
@@ -99,24 +86,25 @@ class VoiceCatalog:
         connect: Callable[[], psycopg.Connection],
         client: Callable[[], MlflowClient],
         voices_root: Path,
-        precision: str = "fp32",
-        max_loaded: int = 4,
         poll_s: float = 2.0,
+        warm: Callable[[str, str], None] | None = None,
     ) -> None:
         self._connect = connect
         self._client_factory = client
         self._client: MlflowClient | None = None
         self.voices_root = voices_root
-        self.precision = precision
-        self.max_loaded = max_loaded
         self.poll_s = poll_s
-        self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._warm = warm  # loads and runs a version in the workers (blocking)
+        self._releases: dict[tuple[str, str], ReleasedVoice] = {}
         self._champions: dict[str, str] = {}  # model name -> version being served
         self._hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self.warm = False
+
+    def set_warmer(self, warm: Callable[[str, str], None]) -> None:
+        """What loads a new champion in the workers before it is switched to."""
+        self._warm = warm
 
     # -- registry ---------------------------------------------------------------------
 
@@ -175,8 +163,8 @@ class VoiceCatalog:
                 f"voice {profile_id!r} is spoken by {profile.model_name}, not {ref.name}",
             )
         version = self._version(profile.model_name, ref)
-        loaded = self.load(profile.model_name, version)
-        return ResolvedVoice(profile, loaded, self._voice(loaded, profile))
+        self.release(profile.model_name, version)
+        return ResolvedVoice(profile, profile.model_name, version, self._reference(profile))
 
     def _version(self, name: str, ref: ModelRef) -> str:
         if ref.version is not None:
@@ -196,8 +184,8 @@ class VoiceCatalog:
             return version
         return self.champion(name)
 
-    def _voice(self, loaded: LoadedModel, profile: StoredProfile) -> Voice:
-        """The profile's reference prepared for the engine (cached by the engine)."""
+    def _reference(self, profile: StoredProfile) -> Path:
+        """The profile's reference clip, checked against its recorded hash."""
         path = _local_path(profile.reference_uri)
         if path is None or self._file_sha256(path) != profile.reference_sha256:
             raise ApiError(
@@ -205,8 +193,7 @@ class VoiceCatalog:
                 f"the reference clip of voice {profile.profile_id!r} v{profile.version} is "
                 "missing or not the one recorded",
             )
-        with loaded.lock:
-            return loaded.engine.prepare_voice(path, profile.prompt_text, profile.language)
+        return path
 
     def _file_sha256(self, path: Path) -> str | None:
         """sha256 of a reference clip, re-read only when its size or mtime changes."""
@@ -227,60 +214,40 @@ class VoiceCatalog:
 
     # -- engines ------------------------------------------------------------------------
 
-    def load(self, name: str, version: str) -> LoadedModel:
-        """The engine for ``name`` ``version``, loading it (verified) on first use."""
-        from voicemill.release.voice_files import load_engine, open_release
+    def release(self, name: str, version: str) -> ReleasedVoice:
+        """The verified release of ``name`` ``version`` (fetched and checked once)."""
+        from voicemill.release.voice_files import open_release
 
         key = (name, version)
         with self._lock:
-            if (loaded := self._loaded.get(key)) is not None:
-                self._loaded.move_to_end(key)
-                return loaded
-        started = time.perf_counter()
+            if (known := self._releases.get(key)) is not None:
+                return known
         try:
             release = open_release(self.client, name, version, self.voices_root)
-            engine, _ = load_engine(release, precision=self.precision)
         except RejectedInput as exc:
             raise ApiError("voice_unavailable", f"{exc.reason}: {exc.detail}") from exc
-        loaded = LoadedModel(name, version, engine, threading.Lock())
         with self._lock:
-            loaded = self._loaded.setdefault(key, loaded)
-            self._loaded.move_to_end(key)
-            while len(self._loaded) > self.max_loaded:
-                self._loaded.popitem(last=False)  # in-flight users keep their reference
-        log.info(
-            "loaded voice model",
-            extra={"model": name, "version": version, "seconds": time.perf_counter() - started},
-        )
-        return loaded
+            self._releases[key] = release
+        return release
 
-    def warm_up(self, profile_ids: list[str] | None = None) -> list[str]:
-        """Load the champions of ``profile_ids`` (default: every profile with a model) and
-        run one short synthesis on each, so the first request pays no load; returns the
-        profiles that are ready."""
+    def served(self, profile_ids: list[str] | None = None) -> list[ResolvedVoice]:
+        """The champions of ``profile_ids`` (default: every profile with a model) that
+        can be served; the others are logged and left out."""
         from voicemill.release.profiles import list_profiles
-        from voicemill.synthesis.types import InferencePreset
 
         with self._connect() as conn:
             profiles = [p for p in list_profiles(conn) if p.model_name]
         if profile_ids is not None:
             profiles = [p for p in profiles if p.profile_id in set(profile_ids)]
-        ready = []
+        resolved = []
         for profile in profiles:
             try:
-                resolved = self.resolve(profile.profile_id)
+                resolved.append(self.resolve(profile.profile_id))
             except ApiError as exc:
                 log.warning(
                     "voice not served", extra={"voice": profile.profile_id, "code": exc.reason}
                 )
-                continue
-            text = WARMUP_TEXT.get(profile.language, "Hello.")
-            preset = InferencePreset(seed=0, max_new_tokens=50)
-            with resolved.model.lock:
-                resolved.model.engine.synthesize(text, resolved.voice, preset, profile.language)
-            ready.append(profile.profile_id)
-        self.warm = True
-        return ready
+        return resolved
 
     # -- champion changes --------------------------------------------------------------
 
@@ -307,7 +274,9 @@ class VoiceCatalog:
             if latest is None or latest == current:
                 continue
             try:
-                self.load(name, latest)  # load first: the switch never waits on a load
+                self.release(name, latest)
+                if self._warm is not None:
+                    self._warm(name, latest)  # load first: the switch never waits on a load
             except ApiError as exc:
                 log.error(
                     "new champion not loadable; still serving the old one",

@@ -297,6 +297,30 @@ class SynthesisEngine:
         for chunk, _, _, _ in self._render(text, voice, preset, language, seed):
             yield chunk
 
+    def stream_timed(
+        self,
+        text: str,
+        voice: Voice,
+        preset: InferencePreset | None = None,
+        language: str = "auto",
+    ) -> Iterator[tuple[np.ndarray, SegmentTiming]]:
+        """:meth:`stream`'s chunks, each with where its segment lies in the whole audio."""
+        preset = preset or InferencePreset()
+        seed = _resolve_seed(preset.seed)
+        offset = 0
+        for chunk, silence, segment, tokens in self._render(text, voice, preset, language, seed):
+            start = offset + silence
+            offset += chunk.shape[0]
+            yield (
+                chunk,
+                SegmentTiming(
+                    text=segment,
+                    start_s=start / MODEL_SAMPLE_RATE,
+                    end_s=offset / MODEL_SAMPLE_RATE,
+                    tokens=tokens,
+                ),
+            )
+
     def _render(
         self, text: str, voice: Voice, preset: InferencePreset, language: str, seed: int
     ) -> Iterator[tuple[np.ndarray, int, str, int]]:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicemill.api.deps import State
+from voicemill.api.pool import LANES
 from voicemill.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -30,7 +31,7 @@ def readyz(state: State) -> JSONResponse:
             conn.execute("SELECT 1")
     except Exception:
         database = False
-    ready = database and state.catalog.warm and state.warm_error is None
+    ready = database and state.warm and state.synthesizer.pool.ready and state.warm_error is None
     body = Readiness(ready=ready, database=database, voices=list(state.ready_voices))
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
@@ -42,5 +43,9 @@ def readyz(state: State) -> JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Metrics"}},
 )
 def metrics(state: State) -> Response:
-    state.metrics.queue_depth.set(state.synthesizer.in_flight)
+    pool = state.synthesizer.pool
+    state.metrics.in_flight.set(pool.in_flight)
+    for lane in LANES:
+        state.metrics.queue_depth.labels(lane).set(pool.depth(lane))
+    state.metrics.workers_up.set(sum(1 for w in pool.workers if w.up))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -19,7 +19,13 @@ from voicemill.api.deps import State, require_json, synthesize_key
 from voicemill.api.errors import ApiError
 from voicemill.api.keys import ApiKey
 from voicemill.api.schemas import SpeechRequest
-from voicemill.api.speak import Output, prepare, streaming_response, whole_response
+from voicemill.api.speak import (
+    Output,
+    prepare,
+    schedule,
+    streaming_response,
+    whole_response,
+)
 from voicemill.audio.encode import AudioFormat
 
 router = APIRouter(prefix="/v1/audio", tags=["speech"])
@@ -64,9 +70,10 @@ async def speech(
         overrides={"speed": body.speed if body.speed != 1.0 else None},
     )
     output = Output(body.response_format)
+    plan = schedule(request, state)
     if body.stream_format == "sse":
-        return await streaming_response(request, state, job, output, sse=True)
+        return await streaming_response(request, state, job, output, plan, sse=True)
     if output.format.streamable:
-        return await streaming_response(request, state, job, output)
-    response, _, _ = await whole_response(request, state, job, output)
+        return await streaming_response(request, state, job, output, plan)
+    response, _, _ = await whole_response(request, state, job, output, plan)
     return response

@@ -20,7 +20,13 @@ from voicemill.api.deps import State, require_json, synthesize_key
 from voicemill.api.errors import ApiError
 from voicemill.api.keys import ApiKey
 from voicemill.api.schemas import SegmentTiming, SynthesizeRequest, SynthesizeResponse
-from voicemill.api.speak import Output, prepare, streaming_response, whole_response
+from voicemill.api.speak import (
+    Output,
+    prepare,
+    schedule,
+    streaming_response,
+    whole_response,
+)
 from voicemill.audio.encode import AudioFormat
 
 router = APIRouter(prefix="/v1", tags=["speech"])
@@ -62,9 +68,10 @@ async def synthesize(
         overrides={"seed": body.seed, "speed": body.speed},
     )
     output = Output(body.format, body.sample_rate, body.loudness_lufs, body.stream)
+    plan = schedule(request, state, body.priority)
     if body.stream:
-        return await streaming_response(request, state, job, output)
-    response, rendered, data = await whole_response(request, state, job, output)
+        return await streaming_response(request, state, job, output, plan)
+    response, rendered, data = await whole_response(request, state, job, output, plan)
     if not wants_json:
         return response
     profile = job.voice.profile
@@ -72,8 +79,8 @@ async def synthesize(
         request_id=request.state.audit.request_id,
         profile=profile.profile_id,
         profile_version=profile.version,
-        model=job.voice.model.name,
-        model_version=job.voice.model.version,
+        model=job.voice.model_name,
+        model_version=job.voice.model_version,
         use_case=job.use_case,
         seed=job.preset.seed,
         format=output.format,

@@ -8,13 +8,23 @@ from voicemill.model.gpt.checkpoint import (
     save_checkpoint,
 )
 from voicemill.model.gpt.config import GPTConfig
+from voicemill.model.gpt.continuous import (
+    ContinuousDecoder,
+    DecodeRequest,
+    DecoderFull,
+    StepEvent,
+)
 from voicemill.model.gpt.generate import generate
 from voicemill.model.gpt.model import Text2SemanticModel, TrainOutput
 
 __all__ = [
     "CheckpointError",
+    "ContinuousDecoder",
+    "DecodeRequest",
+    "DecoderFull",
     "GPTCheckpoint",
     "GPTConfig",
+    "StepEvent",
     "Text2SemanticModel",
     "TrainOutput",
     "generate",

@@ -51,11 +51,25 @@ class SinePositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         end = start + x.shape[1]
-        if self._table.shape[0] < end or self._table.device != x.device:
-            known = max(end, 2 * self._table.shape[0])  # doubling: decoding grows by one
-            self._table = sinusoids(torch.arange(known, device=x.device), self.dim)
-        pe = self._table[start:end].to(x.dtype)  # [T, C]
+        pe = self._known(end, x.device)[start:end].to(x.dtype)  # [T, C]
         return self.dropout(x + self.alpha * pe)  # [B, T, C]
+
+    def at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """x [B, 1, C] with row b at its own position ``positions[b]`` -> [B, 1, C].
+
+        For continuous batching, where every row is at a different step. The same table
+        entries as ``forward(x_b, positions[b])``, so each row's result is bitwise the same.
+        """
+        end = int(positions.max()) + 1  # a device sync; decoding syncs every step anyway
+        pe = self._known(end, x.device)[positions].to(x.dtype)  # [B, C]
+        return self.dropout(x + self.alpha * pe[:, None])
+
+    def _known(self, end: int, device: torch.device) -> torch.Tensor:
+        """The fp32 table [T_known >= end, C] on ``device``."""
+        if self._table.shape[0] < end or self._table.device != device:
+            known = max(end, 2 * self._table.shape[0])  # doubling: decoding grows by one
+            self._table = sinusoids(torch.arange(known, device=device), self.dim)
+        return self._table
 
 
 @dataclass
@@ -94,6 +108,57 @@ class KVCache:
         self.keys = [k.index_select(0, rows) for k in self.keys]
         self.values = [v.index_select(0, rows) for v in self.values]
 
+    def update(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write a chunk k, v [B, H, T, Dh] after the filled slots -> all filled + new slots."""
+        end = self.length + k.shape[2]
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def advance(self, t: int) -> None:
+        """Count the ``t`` slots every layer has just written."""
+        self.length += t
+
+
+@dataclass
+class RowKVCache:
+    """A one-token step over rows that each have their own fill length (continuous batching).
+
+    keys/values [B, H, S_max, Dh], contiguous (the first B rows of a decoder's cache); row b has
+    ``lengths[b]`` [B] filled slots, and this step writes its token's K/V at that slot.
+    Attention reads the first ``span`` slots (at least ``max(lengths) + 1``) of every row,
+    so the caller's mask must hide each row's slots past its own length.
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    lengths: torch.Tensor
+    span: int
+
+    def __post_init__(self) -> None:
+        # Row b, head h writes slot lengths[b]: its index among the [B*H*S_max] Dh-vectors
+        # of a contiguous cache, computed once for all layers (one index_copy_ per layer).
+        b, h, s_max, _ = self.keys[0].shape
+        heads = torch.arange(b * h, device=self.lengths.device).view(b, h)  # [B, H]
+        self._slots = (heads * s_max + self.lengths[:, None]).flatten()  # [B*H]
+
+    def update(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """k, v [B, H, 1, Dh] written at each row's length -> [B, H, span, Dh] each."""
+        b, h, t, dh = k.shape
+        if t != 1:
+            raise ValueError("a RowKVCache step takes one token per row")
+        keys, values = self.keys[layer], self.values[layer]
+        keys.view(-1, dh).index_copy_(0, self._slots, k.reshape(b * h, dh).to(keys.dtype))
+        values.view(-1, dh).index_copy_(0, self._slots, v.reshape(b * h, dh).to(values.dtype))
+        return keys[:, :, : self.span], values[:, :, : self.span]
+
+    def advance(self, t: int) -> None:
+        self.lengths += t
+
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention with fused ``in_proj`` weights (nn.MultiheadAttention layout)."""
@@ -112,19 +177,16 @@ class SelfAttention(nn.Module):
         self,
         x: torch.Tensor,
         mask: torch.Tensor,
-        cache: KVCache | None = None,
+        cache: KVCache | RowKVCache | None = None,
         layer: int = 0,
     ) -> torch.Tensor:
         """x [B, T, C]; mask [B, 1, T, S]: bool (True = may attend) or additive float;
-        S = cache.length + T."""
+        S = T, or the slots the cache's ``update`` returns."""
         b, t, c = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # [B, T, 3C]
         q, k, v = qkv.view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
         if cache is not None:  # write this chunk into its slots, attend over all filled ones
-            end = cache.length + t
-            cache.keys[layer][:, :, cache.length : end] = k
-            cache.values[layer][:, :, cache.length : end] = v
-            k, v = cache.keys[layer][:, :, :end], cache.values[layer][:, :, :end]
+            k, v = cache.update(layer, k, v)
             q = q.to(k.dtype)  # attention runs in the cache's dtype (fp32 for bf16 weights)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
@@ -145,7 +207,7 @@ class TransformerLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None, layer: int
+        self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | RowKVCache | None, layer: int
     ) -> torch.Tensor:
         x = self.norm1(x + self.dropout(self.self_attn(x, mask, cache, layer)))
         ffn = self.linear2(self.dropout(F.relu(self.linear1(x))))
@@ -162,10 +224,10 @@ class TransformerStack(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None = None
+        self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | RowKVCache | None = None
     ) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
             x = layer(x, mask, cache, i)
         if cache is not None:
-            cache.length += x.shape[1]
+            cache.advance(x.shape[1])
         return x  # [B, T, C]

@@ -21,6 +21,7 @@ from torch import nn
 from voicemill.model.gpt.config import GPTConfig
 from voicemill.model.gpt.layers import (
     KVCache,
+    RowKVCache,
     SinePositionalEncoding,
     TokenEmbedding,
     TransformerStack,
@@ -132,7 +133,26 @@ class Text2SemanticModel(nn.Module):
     ) -> torch.Tensor:
         """One cached step: tokens [B] at audio ``position``; key_mask [B, S_max] -> [B, V]."""
         x = self.embed_audio(tokens[:, None], position)  # [B, 1, C]
-        allowed = key_mask[:, None, None, : cache.length + 1]  # [B, 1, 1, S]
+        return self._step(x, key_mask[:, None, None, : cache.length + 1], cache)
+
+    def decode_rows(
+        self, tokens: torch.Tensor, positions: torch.Tensor, cache: RowKVCache
+    ) -> torch.Tensor:
+        """One step where every row is at its own point (continuous batching) -> [B, V].
+
+        tokens [B] at audio positions [B]; row b's K/V go to slot ``cache.lengths[b]`` and
+        it attends to its slots up to that one. Each row's logits equal `decode_step`'s
+        for that row alone, up to float rounding of the batched matmuls.
+        """
+        x = self.ar_audio_position.at(self.ar_audio_embedding(tokens[:, None]), positions)
+        slots = torch.arange(cache.span, device=x.device)
+        allowed = slots[None, :] <= cache.lengths[:, None]  # [B, S]: own slots + this step's
+        return self._step(x, allowed[:, None, None, :], cache)
+
+    def _step(
+        self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | RowKVCache
+    ) -> torch.Tensor:
+        """x [B, 1, C], allowed [B, 1, 1, S] bool -> logits [B, V]."""
         # One additive mask for all layers: SDPA would convert a boolean one per layer.
         mask = torch.zeros(allowed.shape, dtype=cache.keys[0].dtype, device=x.device)
         mask.masked_fill_(~allowed, float("-inf"))
