@@ -8,11 +8,13 @@ and is driven over HTTP by real clients (httpx, the official openai package).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,16 +47,27 @@ def released_voices(platform_home: Path, tmp_path_factory: pytest.TempPathFactor
 def service(
     platform_home: Path, released_voices: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    log = tmp_path_factory.mktemp("service") / "service.log"
+    with running_service(tmp_path_factory.mktemp("service") / "service.log") as service:
+        yield service
+
+
+@contextmanager
+def running_service(log: Path, **env: str) -> Iterator[Service]:
+    """``voicemill serve`` on a free loopback port until ready; stopped (process group) after."""
     port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VOICEMILL_API_CHAMPION_POLL_S": "1"}
+    environment = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "VOICEMILL_API_CHAMPION_POLL_S": "1",
+        **env,
+    }
     voicemill = str(Path(sys.executable).with_name("voicemill"))
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [voicemill, "serve", "--host", "127.0.0.1", "--port", str(port)],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=environment,
             start_new_session=True,
         )
     service = Service(f"http://127.0.0.1:{port}", log, process)
@@ -77,7 +90,8 @@ def service(
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @pytest.fixture(scope="session")
