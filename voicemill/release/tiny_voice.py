@@ -10,8 +10,12 @@ it to ``champion`` and saves the profile, all through the real registry and data
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voicemill.synthesis.types import InferencePreset
+
+if TYPE_CHECKING:
+    from voicemill.model.files import Preset
 
 REFERENCE_TEXT = "The birch canoe slid on the smooth planks of the old dock."
 
@@ -22,11 +26,13 @@ def register_tiny_voice(
     presets: dict[str, InferencePreset],
     *,
     seed: int = 0,
+    size: Preset = "tiny",
 ) -> str:
-    """Register a tiny random voice as ``voice-<profile_id>``'s champion; returns the version.
+    """Register a random voice as ``voice-<profile_id>``'s champion; returns the version.
 
     ``presets`` become the profile's frozen presets (cap ``max_new_tokens``: a random
-    GPT rarely stops on its own). Needs espeak-ng for the reference clip.
+    GPT rarely stops on its own). ``size`` ``v2`` gives the full-size official
+    structure (for benchmarks). Needs espeak-ng for the reference clip.
     """
     import soundfile as sf
 
@@ -40,7 +46,7 @@ def register_tiny_voice(
     from voicemill.release.voice_files import release_tags
     from voicemill.release.voice_model import package_voice
 
-    files = write_initial(root / "initial", "tiny", seed=seed)
+    files = write_initial(root / "initial", size, seed=seed)
     reference = root / "reference.wav"
     audio, rate = synthesize(REFERENCE_TEXT, EspeakVoice("en", "en-us", "m3"))
     sf.write(reference, audio, rate)
