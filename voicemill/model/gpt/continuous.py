@@ -13,14 +13,19 @@ to its own filled slots (`Text2SemanticModel.decode_rows`). Sampling and the EOS
 per row with the row's settings, its own seeded generator and its own history, so
 
     fp32: a request's tokens equal `generate()` of that request alone with the same seed,
-    whoever shares the batch (the batched matmuls round differently from batch 1, far
-    below what could move a sampled token; the tests check equality).
+    whoever shares the batch. (Batched matmuls and attention over the batch's padded
+    span round differently from batch 1: logits differ by ~1e-6, which would only move a
+    token at a near-exact tie of the sampling race; the tests check token equality.)
 
-With reduced-precision weights (`apply_gpt_precision`) that no longer holds exactly: a
-bf16/int8 matmul over 8 rows does not round each row as it does alone, and a flipped
-token changes the rest of the sequence. Measured on the tiny random model with int8
-weights (8 requests, 40 steps each): REPLACE_INT8. Batch composition then changes a
-request's tokens slightly, as it does in `generate` with a batch.
+With bf16/int8 weights (`apply_gpt_precision`) this does not hold: those last-bit
+differences round to different bf16 activations (v2 bf16 logits differ by ~1e-2 after a
+few steps), and once a token flips the rest of the sequence differs. Measured:
+on the tiny random model the tests' 8-request schedule (and 32 requests through 8 rows)
+gave identical tokens in bf16 and int8; on the v2 config with random weights (8 requests
+of 40 tokens, batch 8 vs alone) 2/8 (bf16) and 3/8 (int8) sequences were identical, the
+others first differing after 3-29 (bf16) / 3-39 (int8) tokens; `generate` with a batch
+of 8 differs from its solo runs as much (3/8, 2/8). At batch 1 the decoder equals
+`generate` in every precision.
 """
 
 from __future__ import annotations
@@ -129,6 +134,7 @@ class ContinuousDecoder:
 
     @property
     def free_rows(self) -> int:
+        """Requests that `add` can take now."""
         return self._rows.count(None)
 
     @torch.inference_mode()
@@ -143,9 +149,9 @@ class ContinuousDecoder:
         bert = request.bert.to(self.device)  # [bert_dim, Tx]
         prompt = request.prompt_semantic
         prompt = phones.new_zeros(0) if prompt is None else prompt.to(self.device)  # [Tp]
-        tx, tp = phones.shape[-1], prompt.shape[-1]
-        if phones.dim() != 1 or prompt.dim() != 1 or tx == 0:
+        if phones.dim() != 1 or prompt.dim() != 1 or phones.numel() == 0:
             raise RejectedInput("bad_request", "phone_ids and prompt_semantic must be 1-D")
+        tx, tp = phones.shape[0], prompt.shape[0]
         if bert.shape != (cfg.bert_dim, tx):
             raise RejectedInput(
                 "bad_request", f"bert is {tuple(bert.shape)}, expected ({cfg.bert_dim}, {tx})"
