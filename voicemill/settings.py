@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         default="auto", description="auto | cpu | cuda:0,cuda:1 (one worker per GPU)."
     )
     api_workers: int = Field(default=1, ge=1, description="CPU inference worker processes.")
+    api_max_batch: int = Field(
+        default=8, ge=1, description="Requests a worker decodes together (continuous batching)."
+    )
+    api_decode_len: int = Field(
+        default=1024, ge=64, description="GPT cache slots per row: text + prompt + new tokens."
+    )
     api_max_loaded_models: int = Field(default=4, ge=1, description="Engines kept in memory.")
     api_champion_poll_s: float = Field(
         default=2.0, gt=0, le=5, description="How often champion changes are looked for."

@@ -11,6 +11,7 @@ import concurrent.futures
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,8 @@ def tight(
     released_voices: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
     env = {"VOICEMILL_API_CACHE_MAX_MB": "0", "VOICEMILL_API_MAX_QUEUE": "2",
-           "VOICEMILL_API_MAX_WAIT_S": "1", "VOICEMILL_API_WORKERS": "1"}  # fmt: skip
+           "VOICEMILL_API_MAX_WAIT_S": "1", "VOICEMILL_API_WORKERS": "1",
+           "VOICEMILL_API_MAX_BATCH": "1"}  # fmt: skip
     with running_service(tmp_path_factory.mktemp("tight") / "service.log", **env) as service:
         yield service
 
@@ -140,31 +142,34 @@ def test_concurrent_requests_equal_their_solo_renders(pooled: Service, api_key: 
 def test_a_killed_worker_fails_its_request_cleanly_and_comes_back(
     pooled: Service, api_key: str
 ) -> None:
-    with _client(pooled, api_key) as client, concurrent.futures.ThreadPoolExecutor(2) as pool:
+    with _client(pooled, api_key) as client, concurrent.futures.ThreadPoolExecutor(4) as pool:
         before = _worker_pids(pooled)
-        assert len(before) >= 2
-        running = [pool.submit(client.post, "/v1/synthesize", json={"profile": VOICE,
-                   "text": LONG_TEXT, "seed": s}) for s in (1, 2)]  # fmt: skip
-        time.sleep(1.0)
-        os.kill(before[0], signal.SIGKILL)
+        assert len(before) == 2
+        body = {"profile": VOICE, "text": LONG_TEXT * 3}
+        running = [pool.submit(client.post, "/v1/synthesize", json={**body, "seed": s})
+                   for s in range(4)]  # fmt: skip
+        time.sleep(0.5)
+        for pid in before:  # whichever worker holds them
+            os.kill(pid, signal.SIGKILL)
         outcomes = [f.result() for f in running]
-    codes = sorted(r.status_code for r in outcomes)
-    assert codes[-1] != 500 and 503 in codes, codes
-    failed = next(r for r in outcomes if r.status_code == 503)
-    assert failed.json()["error"]["code"] == "worker_restarted" and failed.headers["retry-after"]
+    # Requests the dead workers held fail cleanly; any not yet handed to one run on the
+    # restarted workers. Nothing hangs and nothing is a 500.
+    failed = [r for r in outcomes if r.status_code != 200]
+    assert failed and all(r.status_code == 503 for r in failed), [r.status_code for r in outcomes]
+    for response in failed:
+        assert response.json()["error"]["code"] == "worker_restarted"
+        assert response.headers["retry-after"]
     deadline = time.monotonic() + 90
     while _metric(pooled, "voicemill_workers_up") < 2:
-        assert time.monotonic() < deadline, "the worker was not restarted"
+        assert time.monotonic() < deadline, "the workers were not restarted"
         time.sleep(0.5)
-    assert set(_worker_pids(pooled)) != set(before)
+    assert not set(_worker_pids(pooled)) & set(before)
     with _client(pooled, api_key) as client:
-        for s in range(3):  # both workers answer again
-            assert (
-                client.post(
-                    "/v1/synthesize", json={"profile": VOICE, "text": "Back.", "seed": s}
-                ).status_code
-                == 200
+        for s in range(3):  # the new workers answer
+            again = client.post(
+                "/v1/synthesize", json={"profile": VOICE, "text": "Back.", "seed": s}
             )
+            assert again.status_code == 200
 
 
 def test_a_promotion_under_load_fails_nothing(
@@ -175,17 +180,16 @@ def test_a_promotion_under_load_fails_nothing(
 
     presets = {"ivr": InferencePreset(top_k=5, seed=11, max_new_tokens=40),
                "marketing": InferencePreset(top_k=15, seed=12, max_new_tokens=40)}  # fmt: skip
-    stop = time.monotonic() + 12
+    stop = threading.Event()
     versions: set[str] = set()
 
     def load() -> list[int]:
         codes = []
         with _client(pooled, api_key) as client:
             i = 0
-            while time.monotonic() < stop:
-                r = client.post(
-                    "/v1/synthesize", json={"profile": OTHER_VOICE, "text": f"Load {i}.", "seed": i}
-                )
+            while not stop.is_set():
+                body = {"profile": OTHER_VOICE, "text": f"Load {i}.", "seed": i}
+                r = client.post("/v1/synthesize", json=body)
                 codes.append(r.status_code)
                 versions.add(r.headers.get("x-model-version", ""))
                 i += 1
@@ -195,6 +199,12 @@ def test_a_promotion_under_load_fails_nothing(
         futures = [pool.submit(load) for _ in range(3)]
         time.sleep(2)
         version = register_tiny_voice(tmp_path, OTHER_VOICE, presets, seed=9)
+        expected = f"voice-{OTHER_VOICE}:{version}"
+        deadline = time.monotonic() + 30
+        while expected not in versions and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # a little more load on the new version
+        stop.set()
         codes = [c for f in futures for c in f.result()]
     assert codes and set(codes) == {200}, sorted(set(codes))
-    assert f"voice-{OTHER_VOICE}:{version}" in versions and len(versions) >= 2
+    assert expected in versions and len(versions) >= 2, versions

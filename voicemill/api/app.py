@@ -110,6 +110,7 @@ def build_state(
     metrics = Metrics()
     pool = WorkerPool(
         worker_specs(settings),
+        slots=settings.api_max_batch,
         max_queue=settings.api_max_queue,
         max_wait_s=settings.api_max_wait_s,
         metrics=metrics,

@@ -13,9 +13,9 @@ messages that carry the request's handle:
   that cannot be loaded), never a crash of the worker.
 
 Control messages: ``("work", item)``, ``("cancel", handle)`` (the client left or its
-deadline passed: the item stops before its next segment), ``("warm", items)`` and
-``("stop",)``. Between segments the worker reads its pipe, so a cancel or new work is
-seen within one segment.
+deadline passed: its rows leave the decoder at once), ``("warm", items)`` (answered
+with ``("warm", index)`` once they ran) and ``("stop",)``. The worker reads its pipe
+between decoding steps, so a cancel or new work is seen within one step.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -60,15 +60,43 @@ class WorkerSpec:
     precision: str
     max_loaded: int
     voices_root: str
+    max_batch: int = 8  # GPT rows decoded together (segments of any requests)
+    decode_len: int = 1024  # KV-cache slots per row: text + prompt + new tokens
+
+
+@dataclass
+class _Utterance:
+    """A work item being spoken: its segments' tokens as they arrive, emitted in order."""
+
+    item: WorkItem
+    engine: Any
+    voice: Any
+    preset: Any
+    seed: int
+    segments: list[Any]
+    reply: bool
+    admitted: int = 0  # segments handed to the decoder so far
+    emitted: int = 0  # segments whose audio was sent
+    offset: int = 0  # samples sent
+    tokens: dict[int, list[int]] = field(default_factory=dict)  # segment -> tokens so far
+    finished: set[int] = field(default_factory=set)  # segments whose tokens are complete
+    rows: dict[int, int] = field(default_factory=dict)  # decoder handle -> segment
 
 
 class _Worker:
+    """Continuous batching across requests: every segment of every request in flight
+    is a row of its model's :class:`ContinuousDecoder`; rows join as soon as one is free
+    and leave when done. Each segment's audio is decoded when its tokens are complete
+    and sent in order, so a request's chunks are what the engine alone would give."""
+
     def __init__(self, conn: Connection, spec: WorkerSpec) -> None:
         self.conn = conn
         self.spec = spec
         self.engines: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self.pending: deque[WorkItem] = deque()
-        self.cancelled: set[int] = set()
+        self.decoders: dict[tuple[str, str], Any] = {}
+        self.pending: deque[tuple[WorkItem, bool]] = deque()
+        self.active: dict[int, _Utterance] = {}  # item handle -> utterance
+        self.warming: set[int] = set()
         self.stopping = False
         self._client: Any = None
 
@@ -77,14 +105,15 @@ class _Worker:
     def handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "work":
-            self.pending.append(message[1])
+            self.pending.append((message[1], True))
         elif kind == "cancel":
-            self.cancelled.add(message[1])
-            self.pending = deque(i for i in self.pending if i.handle != message[1])
+            self.cancel(message[1])
         elif kind == "warm":
             for item in message[1]:
-                self.run(item, reply=False)
-            self.conn.send(("warm", self.spec.index))
+                self.pending.append((item, False))
+                self.warming.add(item.handle)
+            if not message[1]:
+                self.conn.send(("warm", self.spec.index))
         elif kind == "stop":
             self.stopping = True
 
@@ -96,12 +125,15 @@ class _Worker:
 
     def loop(self) -> None:
         while not self.stopping:
-            self.drain(block=not self.pending)
-            while self.pending and not self.stopping:
-                self.run(self.pending.popleft())
-                self.drain(block=False)
+            self.drain(block=not (self.pending or self.active))
+            self.start_pending()
+            self.admit()
+            for key, decoder in list(self.decoders.items()):
+                if decoder.active:
+                    self.collect(key, decoder.step())
+            self.emit()
 
-    # -- synthesis -----------------------------------------------------------------------
+    # -- engines -------------------------------------------------------------------------
 
     def engine(self, name: str, version: str) -> Any:
         from voicemill.release.voice_files import load_engine, open_release
@@ -118,35 +150,173 @@ class _Worker:
         engine, _ = load_engine(release, precision=self.spec.precision, device=self.spec.device)
         self.engines[key] = engine
         while len(self.engines) > self.spec.max_loaded:
-            self.engines.popitem(last=False)
+            old, _ = self.engines.popitem(last=False)
+            if not any(u.item.model_name == old[0] and u.item.model_version == old[1]
+                       for u in self.active.values()):  # fmt: skip
+                self.decoders.pop(old, None)
         return engine
 
-    def run(self, item: WorkItem, *, reply: bool = True) -> None:
+    def decoder(self, key: tuple[str, str], engine: Any) -> Any:
+        from voicemill.model.gpt import ContinuousDecoder
+
+        if key not in self.decoders:
+            self.decoders[key] = ContinuousDecoder(
+                engine.gpt, max_batch=self.spec.max_batch, max_len=self.spec.decode_len
+            )
+        return self.decoders[key]
+
+    # -- the schedule --------------------------------------------------------------------
+
+    def start_pending(self) -> None:
         from voicemill.errors import RejectedInput
         from voicemill.synthesis.types import InferencePreset
 
-        try:
-            engine = self.engine(item.model_name, item.model_version)
-            voice = engine.prepare_voice(
-                Path(item.reference_path), item.prompt_text, item.voice_language
+        while self.pending:
+            item, reply = self.pending.popleft()
+            try:
+                engine = self.engine(item.model_name, item.model_version)
+                voice = engine.prepare_voice(
+                    Path(item.reference_path), item.prompt_text, item.voice_language
+                )
+                preset = InferencePreset.model_validate(item.preset)
+                segments = engine.segments(item.text, item.language)
+            except RejectedInput as exc:
+                self.fail(item, reply, exc.reason, exc.detail)
+                continue
+            except Exception as exc:  # a bug on one request must not take the worker down
+                log.exception("preparing a request failed")
+                self.fail(item, reply, "synthesis_failed", type(exc).__name__)
+                continue
+            self.active[item.handle] = _Utterance(
+                item, engine, voice, preset, preset.seed, segments, reply
             )
-            preset = InferencePreset.model_validate(item.preset)
-            for chunk, timing in engine.stream_timed(item.text, voice, preset, item.language):
-                if reply:
-                    self.conn.send(("chunk", item.handle, chunk, timing.model_dump()))
+
+    def admit(self) -> None:
+        """Hand segments to their decoders, oldest request first, while rows are free."""
+        from voicemill.errors import RejectedInput
+
+        for utterance in list(self.active.values()):
+            key = (utterance.item.model_name, utterance.item.model_version)
+            decoder = self.decoder(key, utterance.engine)
+            while utterance.admitted < len(utterance.segments) and decoder.free_rows:
+                index = utterance.admitted
+                segment = utterance.segments[index]
+                request = utterance.engine.decode_request(
+                    segment, utterance.voice, utterance.preset, utterance.seed
+                )
+                room = (
+                    self.spec.decode_len
+                    - request.phone_ids.numel()
+                    - (0 if request.prompt_semantic is None else request.prompt_semantic.numel())
+                )
+                if room < request.max_new_tokens:  # a runaway row gets the room there is
+                    request = replace(request, max_new_tokens=max(1, room))
+                try:
+                    handle = decoder.add(request)
+                except RejectedInput as exc:
+                    self.drop(utterance, exc.reason, exc.detail)
+                    break
+                utterance.rows[handle] = index
+                utterance.tokens[index] = []
+                utterance.admitted += 1
+
+    def collect(self, key: tuple[str, str], events: list[Any]) -> None:
+        # Handles are per decoder: only this decoder's (this model version's) requests.
+        owners = {
+            h: u
+            for u in self.active.values()
+            if (u.item.model_name, u.item.model_version) == key
+            for h in u.rows
+        }
+        for event in events:
+            utterance = owners.get(event.handle)
+            if utterance is None:
+                continue
+            index = utterance.rows[event.handle]
+            if event.token is not None:
+                utterance.tokens[index].append(event.token)
+            if event.finished:
+                utterance.finished.add(index)
+                del utterance.rows[event.handle]
+
+    def emit(self) -> None:
+        """Decode and send every segment whose turn has come, in order per request."""
+        import numpy as np
+        import torch
+
+        from voicemill.synthesis.engine import MODEL_SAMPLE_RATE
+        from voicemill.synthesis.types import SegmentTiming
+
+        for handle, utterance in list(self.active.items()):
+            while utterance.emitted in utterance.finished:
+                index = utterance.emitted
+                segment = utterance.segments[index]
+                tokens = torch.tensor(utterance.tokens.pop(index), dtype=torch.long)
+                try:
+                    audio = utterance.engine.decode_tokens(
+                        segment, tokens, utterance.voice, utterance.preset, utterance.seed
+                    )
+                except Exception as exc:
+                    log.exception("decoding audio failed")
+                    self.drop(utterance, "synthesis_failed", type(exc).__name__)
+                    break
+                silence_s = utterance.preset.fragment_interval_s if index else 0.0
+                gap = round(silence_s * MODEL_SAMPLE_RATE)
+                chunk = np.concatenate([np.zeros(gap, np.float32), audio])
+                start = utterance.offset + gap
+                utterance.offset += chunk.shape[0]
+                utterance.emitted += 1
+                if utterance.reply:
+                    timing = SegmentTiming(
+                        text=segment.text,
+                        start_s=start / MODEL_SAMPLE_RATE,
+                        end_s=utterance.offset / MODEL_SAMPLE_RATE,
+                        tokens=int(tokens.numel()),
+                    )
+                    self.conn.send(("chunk", handle, chunk, timing.model_dump()))
                 self.drain(block=False)  # a cancel or new work, seen between segments
-                if item.handle in self.cancelled:
-                    self.cancelled.discard(item.handle)
-                    return
-            if reply:
-                self.conn.send(("done", item.handle))
-        except RejectedInput as exc:
-            if reply:
-                self.conn.send(("error", item.handle, exc.reason, exc.detail))
-        except Exception as exc:  # a bug on one request must not take the worker down
-            log.exception("synthesis failed")
-            if reply:
-                self.conn.send(("error", item.handle, "synthesis_failed", type(exc).__name__))
+                if handle not in self.active:
+                    break
+            else:
+                if utterance.emitted == len(utterance.segments):
+                    del self.active[handle]
+                    self.done(utterance)
+
+    # -- endings -------------------------------------------------------------------------
+
+    def done(self, utterance: _Utterance) -> None:
+        if utterance.reply:
+            self.conn.send(("done", utterance.item.handle))
+        self.warmed(utterance.item.handle)
+
+    def fail(self, item: WorkItem, reply: bool, reason: str, detail: str) -> None:
+        if reply:
+            self.conn.send(("error", item.handle, reason, detail))
+        self.warmed(item.handle)
+
+    def drop(self, utterance: _Utterance, reason: str, detail: str) -> None:
+        self.release(utterance)
+        self.active.pop(utterance.item.handle, None)
+        self.fail(utterance.item, utterance.reply, reason, detail)
+
+    def cancel(self, handle: int) -> None:
+        self.pending = deque((i, r) for i, r in self.pending if i.handle != handle)
+        utterance = self.active.pop(handle, None)
+        if utterance is not None:
+            self.release(utterance)
+
+    def release(self, utterance: _Utterance) -> None:
+        decoder = self.decoders.get((utterance.item.model_name, utterance.item.model_version))
+        for row in list(utterance.rows):
+            if decoder is not None:
+                decoder.cancel(row)
+        utterance.rows.clear()
+
+    def warmed(self, handle: int) -> None:
+        if handle in self.warming:
+            self.warming.discard(handle)
+            if not self.warming:
+                self.conn.send(("warm", self.spec.index))
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:

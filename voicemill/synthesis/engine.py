@@ -26,7 +26,7 @@ from voicemill.audio.standardize import standardize_array
 from voicemill.errors import RejectedInput
 from voicemill.features.bert import BertFeatureExtractor
 from voicemill.features.ssl import SSLExtractor, load_ssl
-from voicemill.model.gpt import Text2SemanticModel, generate, load_model
+from voicemill.model.gpt import DecodeRequest, Text2SemanticModel, generate, load_model
 from voicemill.model.precision import (
     Precision,
     apply_gpt_precision,
@@ -60,7 +60,9 @@ MAX_CACHED_VOICES = 32
 
 
 @dataclass(frozen=True)
-class _Segment:
+class Segment:
+    """One model call's worth of text (a sentence or clause) with its phonemes."""
+
     index: int
     text: str
     phonemes: Phonemes
@@ -244,10 +246,10 @@ class SynthesisEngine:
         preset = preset or InferencePreset()
         seed = _resolve_seed(preset.seed)
         outcomes: list[SynthesisResult | RejectedInput | None] = [None] * len(texts)
-        work: list[tuple[int, _Segment]] = []
+        work: list[tuple[int, Segment]] = []
         for i, text in enumerate(texts):
             try:
-                work.extend((i, segment) for segment in self._segments(text, language))
+                work.extend((i, segment) for segment in self.segments(text, language))
             except RejectedInput as exc:
                 outcomes[i] = exc
         tokens: dict[tuple[int, int], torch.Tensor] = {}
@@ -257,14 +259,14 @@ class SynthesisEngine:
             for (i, segment), row in zip(batch, decoded, strict=True):
                 tokens[i, segment.index] = row
         gap = np.zeros(round(preset.fragment_interval_s * MODEL_SAMPLE_RATE), dtype=np.float32)
-        by_text: dict[int, list[_Segment]] = {}
+        by_text: dict[int, list[Segment]] = {}
         for i, segment in work:
             by_text.setdefault(i, []).append(segment)
         for i, segments in by_text.items():
             pieces, timings, offset = [], [], 0
             for segment in segments:
                 row = tokens[i, segment.index]
-                audio = self._decode(segment, row, voice, preset, seed)
+                audio = self.decode_tokens(segment, row, voice, preset, seed)
                 silence = gap if segment.index else gap[:0]
                 pieces.append(np.concatenate([silence, audio]))
                 offset += pieces[-1].shape[0]
@@ -325,19 +327,19 @@ class SynthesisEngine:
         self, text: str, voice: Voice, preset: InferencePreset, language: str, seed: int
     ) -> Iterator[tuple[np.ndarray, int, str, int]]:
         """Yield (chunk, its leading silence in samples, segment text, token count) in order."""
-        segments = self._segments(text, language)  # all text errors surface before any audio
+        segments = self.segments(text, language)  # all text errors surface before any audio
         gap = np.zeros(round(preset.fragment_interval_s * MODEL_SAMPLE_RATE), dtype=np.float32)
         for start in range(0, len(segments), preset.batch_size):
             batch = segments[start : start + preset.batch_size]
             batch_tokens = self._tokens(batch, voice, preset, seed)
             for segment, tokens in zip(batch, batch_tokens, strict=True):
-                audio = self._decode(segment, tokens, voice, preset, seed)
+                audio = self.decode_tokens(segment, tokens, voice, preset, seed)
                 silence = gap if segment.index else gap[:0]
                 chunk = np.concatenate([silence, audio])
                 yield chunk, silence.shape[0], segment.text, tokens.numel()
 
-    def _segments(self, text: str, language: str) -> list[_Segment]:
-        segments: list[_Segment] = []
+    def segments(self, text: str, language: str) -> list[Segment]:
+        segments: list[Segment] = []
         for piece in split_for_synthesis(text):
             try:
                 phonemes = text_to_phonemes(piece, language, self.lexicon)
@@ -345,14 +347,33 @@ class SynthesisEngine:
                 if exc.reason != "empty_text":
                     raise
                 continue  # e.g. a run of emoji between sentences: nothing to say there
-            segments.append(_Segment(len(segments), piece, phonemes, self._bert_features(phonemes)))
+            segments.append(Segment(len(segments), piece, phonemes, self._bert_features(phonemes)))
         if not segments:
             raise SynthesisError("nothing_to_say", f"no speakable text in {text[:40]!r}")
         return segments
 
+    def decode_request(
+        self, segment: Segment, voice: Voice, preset: InferencePreset, seed: int
+    ) -> DecodeRequest:
+        """The GPT work of one segment as a :class:`ContinuousDecoder` request: the row
+        :meth:`_tokens` would decode for it, with the same seed, so the tokens are equal."""
+        bert = torch.cat([voice.prompt_bert, segment.bert], dim=1)  # [bert_dim, Tx]
+        prompt = voice.prompt_semantic[0] if voice.prompt_semantic is not None else None
+        return DecodeRequest(
+            phone_ids=torch.tensor(list(voice.prompt_phone_ids) + segment.phonemes.ids),
+            bert=bert,
+            prompt_semantic=prompt,
+            top_k=preset.top_k,
+            top_p=preset.top_p,
+            temperature=preset.temperature,
+            repetition_penalty=preset.repetition_penalty,
+            max_new_tokens=preset.max_new_tokens,
+            seed=seed + segment.index,
+        )
+
     @torch.inference_mode()
     def _tokens(
-        self, batch: list[_Segment], voice: Voice, preset: InferencePreset, seed: int
+        self, batch: list[Segment], voice: Voice, preset: InferencePreset, seed: int
     ) -> list[torch.Tensor]:
         """Semantic tokens [T_i] per segment; the prompt precedes each segment's text."""
         rows = [list(voice.prompt_phone_ids) + seg.phonemes.ids for seg in batch]
@@ -380,9 +401,9 @@ class SynthesisEngine:
         )
 
     @torch.inference_mode()
-    def _decode(
+    def decode_tokens(
         self,
-        segment: _Segment,
+        segment: Segment,
         tokens: torch.Tensor,
         voice: Voice,
         preset: InferencePreset,
