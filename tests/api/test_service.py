@@ -47,7 +47,7 @@ def test_every_format_decodes_back(client: httpx.Client) -> None:
     assert durations[AudioFormat.WAV] > 0.2
 
 
-def test_streaming_equals_whole_audio_and_the_engine(
+def test_streaming_is_token_chunked_and_equals_the_engine(
     client: httpx.Client, one_torch_thread: None
 ) -> None:
     body = {"profile": VOICE, "text": "One sentence here. And a second one.", "seed": 77}
@@ -55,21 +55,28 @@ def test_streaming_equals_whole_audio_and_the_engine(
         assert streamed.status_code == 200
         assert streamed.headers["x-cache"] == "miss"
         chunks = list(streamed.iter_bytes())
+    again = client.post("/v1/synthesize", json={**body, "stream": True})
+    assert again.headers["x-cache"] == "hit"  # the stream stored what it produced
+    assert again.content == b"".join(chunks)
     whole = client.post("/v1/synthesize", json={**body, "format": "wav"})
-    assert whole.headers["x-cache"] == "hit"  # the stream stored what it produced
+    assert whole.headers["x-cache"] == "miss"  # a whole render is not the chunked audio
     streamed_audio, _ = decode_audio(b"".join(chunks), "wav")
     whole_audio, _ = decode_audio(whole.content, "wav")
-    np.testing.assert_array_equal(streamed_audio, whole_audio)
-    # ... and both are what the released voice says in this process, alone.
-    # Float sums of two processes may differ in the last bit, which can flip the 16-bit
-    # rounding of a handful of samples: one LSB, nothing more.
-    engine_audio, _ = decode_audio(encode_audio(_engine_speech(body), 32_000, "wav"), "wav")
-    assert streamed_audio.shape == engine_audio.shape
-    np.testing.assert_allclose(streamed_audio, engine_audio, rtol=0, atol=1.5 / 32767)
-    assert np.mean(streamed_audio != engine_audio) < 1e-3
+    assert streamed_audio.shape == whole_audio.shape
+    # Both are what the released voice says in this process, alone: the stream is the
+    # engine's token-chunked render, the whole answer its whole render. Float sums of two
+    # processes may differ in the last bit, which can flip the 16-bit rounding of a
+    # handful of samples: one LSB, nothing more.
+    for audio, chunked in ((streamed_audio, True), (whole_audio, False)):
+        expected = _engine_speech(body, chunked)
+        engine_audio, _ = decode_audio(encode_audio(expected, 32_000, "wav"), "wav")
+        assert audio.shape == engine_audio.shape
+        np.testing.assert_allclose(audio, engine_audio, rtol=0, atol=1.5 / 32767)
+        assert np.mean(audio != engine_audio) < 1e-3
+    assert not np.allclose(streamed_audio, whole_audio, atol=1e-3)
 
 
-def _engine_speech(body: dict) -> np.ndarray:
+def _engine_speech(body: dict, chunked: bool = False) -> np.ndarray:
     """The same request synthesized in-process from the champion's verified files."""
     from voicemill.db.catalog import connect
     from voicemill.release.profiles import get_profile
@@ -88,6 +95,8 @@ def _engine_speech(body: dict) -> np.ndarray:
         profile.reference_uri.removeprefix("file://"), profile.prompt_text, profile.language
     )
     preset = profile.presets["ivr"].model_copy(update={"seed": body["seed"]})
+    if chunked:
+        return engine.render_chunked(body["text"], voice, preset, "auto")
     return engine.synthesize(body["text"], voice, preset, "auto").audio
 
 

@@ -123,9 +123,10 @@ def test_a_client_that_leaves_frees_its_slot(tight: Service, api_key: str) -> No
 
 
 def test_concurrent_requests_equal_their_solo_renders(pooled: Service, api_key: str) -> None:
+    """Whole and streamed (token-chunked) requests of two voices, batched together."""
     requests = [
         {"profile": [VOICE, OTHER_VOICE][i % 2], "text": f"Request {i} says hello {i} times.",
-         "seed": 100 + i, "use_case": ["ivr", "marketing"][i % 2]}
+         "seed": 100 + i, "use_case": ["ivr", "marketing"][i % 2], "stream": i % 4 < 2}
         for i in range(8)
     ]  # fmt: skip
     with _client(pooled, api_key) as client, concurrent.futures.ThreadPoolExecutor(8) as pool:

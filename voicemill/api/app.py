@@ -141,13 +141,14 @@ def build_state(
 
 
 def _warm_items(state: ServiceState, voices: Sequence[ResolvedVoice]) -> list[WorkItem]:
-    """A short synthesis per voice: what makes a worker load and run its model."""
+    """Short syntheses per voice, whole and streamed: what makes a worker load its model
+    and set up the kernels of both decode paths."""
     from voicemill.api.synthesis import SpeechJob
     from voicemill.synthesis.types import InferencePreset
 
-    preset = InferencePreset(seed=0, max_new_tokens=50)
+    preset = InferencePreset(seed=0, max_new_tokens=100)
     pool = state.synthesizer.pool
-    return [
+    jobs = [
         SpeechJob(
             v,
             "warmup",
@@ -155,9 +156,10 @@ def _warm_items(state: ServiceState, voices: Sequence[ResolvedVoice]) -> list[Wo
             WARMUP_TEXT.get(v.profile.language, "Hello."),
             v.profile.language,
             "warmup",
-        ).work_item(pool.new_handle())
+        )
         for v in voices
     ]
+    return [job.work_item(pool.new_handle(), stream) for job in jobs for stream in (False, True)]
 
 
 def _warm_version(state: ServiceState, name: str, version: str) -> None:

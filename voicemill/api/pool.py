@@ -250,8 +250,8 @@ class WorkerPool:
 
     async def run(
         self, item: WorkItem, lane: Lane, deadline: float
-    ) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
-        """(audio chunk, segment timing) as the worker decodes them.
+    ) -> AsyncIterator[tuple[Any, dict[str, Any] | None]]:
+        """(audio chunk, its segment's timing on the segment's last chunk) as decoded.
 
         Raises :class:`ApiError`: ``overloaded`` (429) at once when the wait would be too
         long, ``deadline_exceeded`` (504), ``worker_restarted`` (503), or the worker's

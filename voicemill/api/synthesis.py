@@ -42,8 +42,9 @@ class SpeechJob:
     language: str
     request_id: str = ""
 
-    @property
-    def cache_key(self) -> str:
+    def cache_key(self, chunked: bool = False) -> str:
+        """Streamed audio is vocoded in token chunks (``chunked``): cached apart from
+        whole renders."""
         from voicemill.campaign.cache import request_key
         from voicemill.campaign.delivery import spoken_form
 
@@ -58,9 +59,10 @@ class SpeechJob:
             normalized_text=spoken_form(self.text, self.language),
             seed=self.preset.seed,
             language=self.language,
+            chunked=chunked,
         )
 
-    def work_item(self, handle: int) -> WorkItem:
+    def work_item(self, handle: int, stream: bool = False) -> WorkItem:
         profile = self.voice.profile
         return WorkItem(
             handle=handle,
@@ -73,6 +75,7 @@ class SpeechJob:
             text=self.text,
             language=self.language,
             preset=self.preset.model_dump(mode="json"),
+            stream=stream,
         )
 
 
@@ -102,7 +105,7 @@ class Synthesizer:
 
     async def render(self, job: SpeechJob, lane: Lane, deadline: float) -> Rendered:
         """The whole utterance (from the cache when this exact request was made before)."""
-        key = job.cache_key
+        key = job.cache_key()
         cached = await run_in_threadpool(self._cached, key)
         if cached is not None:
             return Rendered(cached, None, "hit")
@@ -112,7 +115,8 @@ class Synthesizer:
         try:
             async for chunk, timing in chunks:
                 pieces.append(chunk)
-                timings.append(SegmentTiming.model_validate(timing))
+                if timing is not None:
+                    timings.append(SegmentTiming.model_validate(timing))
         finally:
             await chunks.aclose()
         audio = np.concatenate(pieces).astype(np.float32, copy=False)
@@ -122,25 +126,28 @@ class Synthesizer:
     async def stream(
         self, job: SpeechJob, lane: Lane, deadline: float
     ) -> AsyncIterator[tuple[np.ndarray, str]]:
-        """Chunks as the worker decodes them, each with ``hit``/``miss``.
+        """Chunks as the worker decodes them (token-chunked), each with ``hit``/``miss``.
 
-        Their concatenation equals :meth:`render`'s audio for the same job. Closing the
-        iterator early (the client left) cancels the work in the worker.
+        A whole render already cached is sent as is; else the streamed render (cached
+        under its own key). Closing the iterator early (the client left) cancels the work
+        in the worker.
         """
-        key = job.cache_key
-        cached = await run_in_threadpool(self._cached, key)
-        if cached is not None:
-            yield cached, "hit"
-            return
+        for key in (job.cache_key(), job.cache_key(chunked=True)):
+            cached = await run_in_threadpool(self._cached, key)
+            if cached is not None:
+                yield cached, "hit"
+                return
         pieces: list[np.ndarray] = []
-        chunks = self.pool.run(job.work_item(self.pool.new_handle()), lane, deadline)
+        chunks = self.pool.run(job.work_item(self.pool.new_handle(), stream=True), lane, deadline)
         try:
             async for chunk, _timing in chunks:
                 pieces.append(chunk)
                 yield chunk, "miss"
         finally:
             await chunks.aclose()
-        await run_in_threadpool(self._store, key, job, np.concatenate(pieces))
+        await run_in_threadpool(
+            self._store, job.cache_key(chunked=True), job, np.concatenate(pieces)
+        )
 
     def _cached(self, key: str) -> np.ndarray | None:
         if self.cache is None:

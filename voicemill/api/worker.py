@@ -5,9 +5,11 @@ each one to a worker as a :class:`WorkItem` over a pipe. A worker keeps the engi
 has loaded (an LRU bounded by ``max_loaded``), prepares voices once, and answers with
 messages that carry the request's handle:
 
-- ``("chunk", handle, audio, timing)``: float32 mono audio at 32 kHz, one per text
-  segment, sent as soon as it is decoded (the concatenation is the whole utterance),
-  with where that segment lies in it (:class:`SegmentTiming` fields as a dict);
+- ``("chunk", handle, audio, timing)``: float32 mono audio at 32 kHz, sent as soon as it
+  is decoded (the concatenation is the whole utterance): one per text segment, or for a
+  streamed item (``WorkItem.stream``) one per token chunk
+  (:mod:`voicemill.synthesis.chunked`); ``timing`` (:class:`SegmentTiming` fields as a
+  dict) comes with a segment's last chunk, else None;
 - ``("done", handle)``: nothing more comes for the handle;
 - ``("error", handle, reason, detail)``: a refusal (text that cannot be spoken, a voice
   that cannot be loaded), never a crash of the worker.
@@ -48,6 +50,7 @@ class WorkItem:
     text: str
     language: str
     preset: dict[str, Any]  # InferencePreset fields, seed fixed
+    stream: bool = False  # token-chunked audio (low first-audio latency), else per segment
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class _Utterance:
     tokens: dict[int, list[int]] = field(default_factory=dict)  # segment -> tokens so far
     finished: set[int] = field(default_factory=set)  # segments whose tokens are complete
     rows: dict[int, int] = field(default_factory=dict)  # decoder handle -> segment
+    vocoder: Any = None  # the emitting segment's ChunkedVocoder (streamed items)
+    opened: bool = False  # the emitting segment's leading silence was sent
+    segment_start: int = 0  # sample where the emitting segment's audio starts
 
 
 class _Worker:
@@ -240,47 +246,79 @@ class _Worker:
                 del utterance.rows[event.handle]
 
     def emit(self) -> None:
-        """Decode and send every segment whose turn has come, in order per request."""
-        import numpy as np
-        import torch
-
-        from voicemill.synthesis.engine import MODEL_SAMPLE_RATE
-        from voicemill.synthesis.types import SegmentTiming
-
+        """Send the audio whose turn has come, in order per request: a segment's whole
+        audio once its tokens are complete, or (streamed items) each token chunk as soon
+        as its tokens exist."""
         for handle, utterance in list(self.active.items()):
-            while utterance.emitted in utterance.finished:
+            while utterance.emitted < len(utterance.segments):
                 index = utterance.emitted
-                segment = utterance.segments[index]
-                tokens = torch.tensor(utterance.tokens.pop(index), dtype=torch.long)
+                finished = index in utterance.finished
+                if index not in utterance.tokens or not (finished or utterance.item.stream):
+                    break
                 try:
-                    audio = utterance.engine.decode_tokens(
-                        segment, tokens, utterance.voice, utterance.preset, utterance.seed
-                    )
+                    pieces = self.audio(utterance, index, finished)
                 except Exception as exc:
                     log.exception("decoding audio failed")
                     self.drop(utterance, "synthesis_failed", type(exc).__name__)
                     break
-                silence_s = utterance.preset.fragment_interval_s if index else 0.0
-                gap = round(silence_s * MODEL_SAMPLE_RATE)
-                chunk = np.concatenate([np.zeros(gap, np.float32), audio])
-                start = utterance.offset + gap
-                utterance.offset += chunk.shape[0]
-                utterance.emitted += 1
-                if utterance.reply:
-                    timing = SegmentTiming(
-                        text=segment.text,
-                        start_s=start / MODEL_SAMPLE_RATE,
-                        end_s=utterance.offset / MODEL_SAMPLE_RATE,
-                        tokens=int(tokens.numel()),
-                    )
-                    self.conn.send(("chunk", handle, chunk, timing.model_dump()))
-                self.drain(block=False)  # a cancel or new work, seen between segments
-                if handle not in self.active:
+                self.send(utterance, index, pieces, finished)
+                self.drain(block=False)  # a cancel or new work, seen between decodes
+                if handle not in self.active or not finished:
                     break
+                del utterance.tokens[index]
+                utterance.emitted += 1
+                utterance.vocoder, utterance.opened = None, False
             else:
-                if utterance.emitted == len(utterance.segments):
-                    del self.active[handle]
-                    self.done(utterance)
+                del self.active[handle]
+                self.done(utterance)
+
+    def audio(self, utterance: _Utterance, index: int, finished: bool) -> list[Any]:
+        """The segment's audio that can be decoded now (float32 arrays, maybe none)."""
+        import torch
+
+        from voicemill.synthesis.chunked import ChunkedVocoder
+
+        u = utterance
+        segment, tokens = u.segments[index], u.tokens[index]
+        if not u.item.stream:
+            ids = torch.tensor(tokens, dtype=torch.long)
+            return [u.engine.decode_tokens(segment, ids, u.voice, u.preset, u.seed)]
+        if u.vocoder is None:
+            u.vocoder = ChunkedVocoder(
+                lambda window, noise_seed: u.engine.vocode(
+                    segment, window, u.voice, u.preset, noise_seed
+                ),
+                noise_seed=u.seed + segment.index,
+            )
+        return u.vocoder.push(tokens, finished)
+
+    def send(self, u: _Utterance, index: int, pieces: list[Any], finished: bool) -> None:
+        """Send ``pieces``; the segment's first piece leads with the inter-segment silence,
+        its last carries the segment's timing."""
+        import numpy as np
+
+        from voicemill.synthesis.engine import MODEL_SAMPLE_RATE
+        from voicemill.synthesis.types import SegmentTiming
+
+        if not u.opened and (pieces or finished):
+            silence_s = u.preset.fragment_interval_s if index else 0.0
+            gap = np.zeros(round(silence_s * MODEL_SAMPLE_RATE), np.float32)
+            pieces = [np.concatenate([gap, *pieces[:1]]), *pieces[1:]]
+            u.opened, u.segment_start = True, u.offset + gap.shape[0]
+        if finished and not pieces:  # the segment ends with nothing new: say so
+            pieces = [np.zeros(0, np.float32)]
+        for i, piece in enumerate(pieces):
+            u.offset += piece.shape[0]
+            timing = None
+            if finished and i == len(pieces) - 1:
+                timing = SegmentTiming(
+                    text=u.segments[index].text,
+                    start_s=u.segment_start / MODEL_SAMPLE_RATE,
+                    end_s=u.offset / MODEL_SAMPLE_RATE,
+                    tokens=len(u.tokens[index]),
+                ).model_dump()
+            if u.reply:
+                self.conn.send(("chunk", u.item.handle, piece, timing))
 
     # -- endings -------------------------------------------------------------------------
 

@@ -71,8 +71,12 @@ def request_key(
     normalized_text: str,
     seed: int,
     language: str,
+    chunked: bool = False,
 ) -> str:
     """sha256 (hex) of the canonical JSON of everything that determines the raw audio.
+
+    ``chunked``: the audio was vocoded in token chunks as it streamed
+    (:mod:`voicemill.synthesis.chunked`), which differs slightly from the whole render.
 
     Canonical: sorted keys, no whitespace, ASCII escapes (so any text, lone
     surrogates included, encodes the same way), no NaN. ``preset`` is the preset as a
@@ -91,6 +95,8 @@ def request_key(
         "seed": seed,
         "language": language,
     }
+    if chunked:  # absent otherwise, so whole renders keep their keys
+        payload["decode"] = "chunked"
     canonical = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     )

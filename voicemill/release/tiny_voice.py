@@ -32,7 +32,9 @@ def register_tiny_voice(
 
     ``presets`` become the profile's frozen presets (cap ``max_new_tokens``: a random
     GPT rarely stops on its own). ``size`` ``v2`` gives the full-size official
-    structure (for benchmarks). Needs espeak-ng for the reference clip.
+    structure (for benchmarks), with a random CN-HuBERT-base structure as its SSL
+    extractor (the v2 s2 model reads 768-d features; the bundled Whisper gives 384).
+    Needs espeak-ng for the reference clip.
     """
     import soundfile as sf
 
@@ -60,6 +62,7 @@ def register_tiny_voice(
         language="en",
         presets=presets,
         default_use_case=default_use_case,
+        ssl_dir=_random_hubert(root / "hubert", seed) if size == "v2" else None,
     )
     name = f"voice-{profile_id}"
     mlflow = MlflowResource()
@@ -92,3 +95,14 @@ def register_tiny_voice(
             ),
         )
     return version
+
+
+def _random_hubert(folder: Path, seed: int) -> Path:
+    """chinese-hubert-base's structure (768-d, 12 layers) with random weights."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    transformers.HubertModel(transformers.HubertConfig()).save_pretrained(folder)
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(folder)
+    return folder

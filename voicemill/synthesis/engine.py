@@ -35,6 +35,7 @@ from voicemill.model.precision import (
 )
 from voicemill.model.sovits import SynthesizerTrn, load_s2_generator
 from voicemill.model.sovits.spectrogram import spectrogram
+from voicemill.synthesis.chunked import ChunkedVocoder, ChunkPlan
 from voicemill.synthesis.errors import SynthesisError
 from voicemill.synthesis.types import (
     MODEL_SAMPLE_RATE,
@@ -323,6 +324,38 @@ class SynthesisEngine:
                 ),
             )
 
+    def render_chunked(
+        self,
+        text: str,
+        voice: Voice,
+        preset: InferencePreset | None = None,
+        language: str = "auto",
+        plan: ChunkPlan | None = None,
+    ) -> np.ndarray:
+        """The audio a streamed service request gets: each segment vocoded in token chunks
+        (:mod:`voicemill.synthesis.chunked`) as the service does while tokens arrive. Chunk
+        boundaries depend on token counts only, so this equals the service's stream."""
+        preset = preset or InferencePreset()
+        seed = _resolve_seed(preset.seed)
+        segments = self.segments(text, language)
+        gap = np.zeros(round(preset.fragment_interval_s * MODEL_SAMPLE_RATE), dtype=np.float32)
+        pieces: list[np.ndarray] = []
+        for start in range(0, len(segments), preset.batch_size):
+            batch = segments[start : start + preset.batch_size]
+            for segment, tokens in zip(
+                batch, self._tokens(batch, voice, preset, seed), strict=True
+            ):
+                vocoder = ChunkedVocoder(
+                    lambda window, noise_seed, seg=segment: self.vocode(
+                        seg, window, voice, preset, noise_seed
+                    ),
+                    noise_seed=seed + segment.index,
+                    plan=plan,
+                )
+                pieces += [gap] if segment.index else []
+                pieces += vocoder.push(tokens.tolist(), finished=True)
+        return np.concatenate(pieces).astype(np.float32, copy=False)
+
     def _render(
         self, text: str, voice: Voice, preset: InferencePreset, language: str, seed: int
     ) -> Iterator[tuple[np.ndarray, int, str, int]]:
@@ -400,7 +433,6 @@ class SynthesisEngine:
             seed=[seed + seg.index for seg in batch],
         )
 
-    @torch.inference_mode()
     def decode_tokens(
         self,
         segment: Segment,
@@ -412,18 +444,30 @@ class SynthesisEngine:
         """Tokens [T] -> float32 audio [~2 * T * 640 / speed], peak-normalized if above 1."""
         if tokens.numel() == 0:
             return np.zeros(0, dtype=np.float32)
-        generator = torch.Generator(device=self.device).manual_seed(seed + segment.index)
+        audio = self.vocode(segment, tokens, voice, preset, seed + segment.index)
+        peak = float(np.abs(audio).max())
+        return audio / peak if peak > 1.0 else audio  # upstream normalizes each fragment
+
+    @torch.inference_mode()
+    def vocode(
+        self,
+        segment: Segment,
+        tokens: torch.Tensor,
+        voice: Voice,
+        preset: InferencePreset,
+        noise_seed: int,
+    ) -> np.ndarray:
+        """SoVITS alone: tokens [T] (a whole segment's or a window of them) -> raw audio."""
+        generator = torch.Generator(device=self.device).manual_seed(noise_seed)
         wav = self.sovits.decode(
-            tokens.view(1, 1, -1),  # [1, 1, T25]
+            tokens.view(1, 1, -1).to(self.device),  # [1, 1, T25]
             torch.tensor([segment.phonemes.ids], device=self.device),  # [1, Np]
             voice.refer_spec,
             noise_scale=preset.noise_scale,
             speed=preset.speed,
             generator=generator,
         )  # [1, 1, S]
-        audio = wav[0, 0].float().cpu().numpy()
-        peak = float(np.abs(audio).max())
-        return audio / peak if peak > 1.0 else audio  # upstream normalizes each fragment
+        return wav[0, 0].float().cpu().numpy()
 
 
 def _resolve_seed(seed: int) -> int:
