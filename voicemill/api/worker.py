@@ -198,33 +198,45 @@ class _Worker:
             )
 
     def admit(self) -> None:
-        """Hand segments to their decoders, oldest request first, while rows are free."""
+        """Hand segments to their decoders while rows are free: every request's first
+        segment before anyone's later ones (time to first audio), oldest request first.
+        A streamed request's later segments wait for its first audio: they are not
+        needed before it, and their prefill would only delay it."""
+        for utterance in list(self.active.values()):
+            if utterance.admitted == 0:
+                self.admit_segments(utterance, 1)
+        for utterance in list(self.active.values()):
+            if utterance.offset or utterance.emitted or not utterance.item.stream:
+                self.admit_segments(utterance, len(utterance.segments))
+
+    def admit_segments(self, utterance: _Utterance, upto: int) -> None:
         from voicemill.errors import RejectedInput
 
-        for utterance in list(self.active.values()):
-            key = (utterance.item.model_name, utterance.item.model_version)
-            decoder = self.decoder(key, utterance.engine)
-            while utterance.admitted < len(utterance.segments) and decoder.free_rows:
-                index = utterance.admitted
-                segment = utterance.segments[index]
-                request = utterance.engine.decode_request(
-                    segment, utterance.voice, utterance.preset, utterance.seed
-                )
-                room = (
-                    self.spec.decode_len
-                    - request.phone_ids.numel()
-                    - (0 if request.prompt_semantic is None else request.prompt_semantic.numel())
-                )
-                if room < request.max_new_tokens:  # a runaway row gets the room there is
-                    request = replace(request, max_new_tokens=max(1, room))
-                try:
-                    handle = decoder.add(request)
-                except RejectedInput as exc:
-                    self.drop(utterance, exc.reason, exc.detail)
-                    break
-                utterance.rows[handle] = index
-                utterance.tokens[index] = []
-                utterance.admitted += 1
+        if utterance.item.handle not in self.active:
+            return  # dropped in this round
+        key = (utterance.item.model_name, utterance.item.model_version)
+        decoder = self.decoder(key, utterance.engine)
+        while utterance.admitted < upto and decoder.free_rows:
+            index = utterance.admitted
+            segment = utterance.segments[index]
+            request = utterance.engine.decode_request(
+                segment, utterance.voice, utterance.preset, utterance.seed
+            )
+            room = (
+                self.spec.decode_len
+                - request.phone_ids.numel()
+                - (0 if request.prompt_semantic is None else request.prompt_semantic.numel())
+            )
+            if room < request.max_new_tokens:  # a runaway row gets the room there is
+                request = replace(request, max_new_tokens=max(1, room))
+            try:
+                handle = decoder.add(request)
+            except RejectedInput as exc:
+                self.drop(utterance, exc.reason, exc.detail)
+                break
+            utterance.rows[handle] = index
+            utterance.tokens[index] = []
+            utterance.admitted += 1
 
     def collect(self, key: tuple[str, str], events: list[Any]) -> None:
         # Handles are per decoder: only this decoder's (this model version's) requests.
@@ -276,20 +288,13 @@ class _Worker:
         """The segment's audio that can be decoded now (float32 arrays, maybe none)."""
         import torch
 
-        from voicemill.synthesis.chunked import ChunkedVocoder
-
         u = utterance
         segment, tokens = u.segments[index], u.tokens[index]
         if not u.item.stream:
             ids = torch.tensor(tokens, dtype=torch.long)
             return [u.engine.decode_tokens(segment, ids, u.voice, u.preset, u.seed)]
         if u.vocoder is None:
-            u.vocoder = ChunkedVocoder(
-                lambda window, noise_seed: u.engine.vocode(
-                    segment, window, u.voice, u.preset, noise_seed
-                ),
-                noise_seed=u.seed + segment.index,
-            )
+            u.vocoder = u.engine.chunked_vocoder(segment, u.voice, u.preset, u.seed)
         return u.vocoder.push(tokens, finished)
 
     def send(self, u: _Utterance, index: int, pieces: list[Any], finished: bool) -> None:

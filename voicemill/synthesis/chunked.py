@@ -12,9 +12,10 @@ The chunk's audio is cut out of the window's (SoVITS's attention and convolution
 ``left`` tokens before it and ``lookahead`` after, so its edges are decoded in context),
 and its first ``fade`` token(s) are crossfaded with the previous window's audio of the
 same tokens. Chunks double from ``first`` up to ``size`` so the first
-audio needs only ``first + lookahead`` tokens. Steady-state windows have one fixed
-length, so the CPU kernels' per-shape setup (oneDNN primitives: ~0.5 s for a new
-100-token shape) is paid once per process, not once per chunk.
+audio needs only ``first + lookahead`` tokens; later segments start at ``size`` (a whole
+segment is playing by then). Steady-state windows have one length, so the CPU kernels'
+per-shape setup (~0.1 s for a new 60-token shape here) is mostly paid once per process.
+The context costs decode work: a 100-token first segment decodes ~140 tokens' worth.
 
 Chunk boundaries are a function of the token count alone (never of timing), and each
 window's noise is seeded from the request's seed, the segment and the window's start, so
@@ -29,7 +30,7 @@ know in advance).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -56,6 +57,10 @@ class ChunkPlan:
     def window(self) -> int:
         """The steady-state window length."""
         return self.left + self.size + self.lookahead
+
+    def after_first_segment(self) -> ChunkPlan:
+        """Later segments start with full-size chunks: a whole segment plays before them."""
+        return replace(self, first=self.size)
 
 
 class ChunkedVocoder:
@@ -90,7 +95,7 @@ class ChunkedVocoder:
     def _chunk(self, tokens: list[int], end: int, last: bool) -> np.ndarray:
         plan = self.plan
         stop = min(len(tokens), end + plan.lookahead)
-        start = max(0, min(self.sent - plan.left, stop - plan.window))
+        start = max(0, self.sent - plan.left)
         seed = (self.noise_seed * 1_000_003 + start) % 2**63
         audio = self.vocode(torch.tensor(tokens[start:stop], dtype=torch.long), seed)
         per_token = audio.shape[0] / (stop - start)  # samples; 1280 at speed 1

@@ -345,16 +345,26 @@ class SynthesisEngine:
             for segment, tokens in zip(
                 batch, self._tokens(batch, voice, preset, seed), strict=True
             ):
-                vocoder = ChunkedVocoder(
-                    lambda window, noise_seed, seg=segment: self.vocode(
-                        seg, window, voice, preset, noise_seed
-                    ),
-                    noise_seed=seed + segment.index,
-                    plan=plan,
-                )
+                vocoder = self.chunked_vocoder(segment, voice, preset, seed, plan)
                 pieces += [gap] if segment.index else []
                 pieces += vocoder.push(tokens.tolist(), finished=True)
         return np.concatenate(pieces).astype(np.float32, copy=False)
+
+    def chunked_vocoder(
+        self,
+        segment: Segment,
+        voice: Voice,
+        preset: InferencePreset,
+        seed: int,
+        plan: ChunkPlan | None = None,
+    ) -> ChunkedVocoder:
+        """Vocodes ``segment`` chunk by chunk as its tokens arrive (see :meth:`render_chunked`)."""
+        plan = plan or ChunkPlan()
+        return ChunkedVocoder(
+            lambda window, noise_seed: self.vocode(segment, window, voice, preset, noise_seed),
+            noise_seed=seed + segment.index,
+            plan=plan if segment.index == 0 else plan.after_first_segment(),
+        )
 
     def _render(
         self, text: str, voice: Voice, preset: InferencePreset, language: str, seed: int
