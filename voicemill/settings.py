@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         default="auto", description="auto | cpu | cuda:0,cuda:1 (one worker per GPU)."
     )
     api_workers: int = Field(default=1, ge=1, description="CPU inference worker processes.")
+    api_threads: int = Field(
+        default=0, ge=0, description="Threads per CPU worker (0: the cores split between them)."
+    )
+    campaign_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Torch threads per campaign run (0: all cores); on a machine shared with "
+        "`voicemill serve`, leave the serving workers theirs.",
+    )
     api_max_batch: int = Field(
         default=8, ge=1, description="Requests a worker decodes together (continuous batching)."
     )

@@ -7,25 +7,12 @@ and is driven over HTTP by real clients (httpx, the official openai package).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from service_kit import OTHER_VOICE, VOICE, Service
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from service_kit import OTHER_VOICE, VOICE, Service, running_service
 
 
 @pytest.fixture(scope="session")
@@ -49,49 +36,6 @@ def service(
 ) -> Iterator[Service]:
     with running_service(tmp_path_factory.mktemp("service") / "service.log") as service:
         yield service
-
-
-@contextmanager
-def running_service(log: Path, **env: str) -> Iterator[Service]:
-    """``voicemill serve`` on a free loopback port until ready; stopped (process group) after."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "VOICEMILL_API_CHAMPION_POLL_S": "1",
-        **env,
-    }
-    voicemill = str(Path(sys.executable).with_name("voicemill"))
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [voicemill, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            start_new_session=True,
-        )
-    service = Service(f"http://127.0.0.1:{port}", log, process)
-    deadline = time.monotonic() + 240
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"voicemill serve exited ({process.returncode}):\n{service.log_text()}")
-            try:
-                if httpx.get(f"{service.url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the service never became ready:\n{service.log_text()[-3000:]}")
-            time.sleep(0.3)
-        yield service
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import running_service
-from service_kit import OTHER_VOICE, VOICE, Service
+from service_kit import OTHER_VOICE, VOICE, Service, running_service
 
 from voicemill.audio.encode import decode_audio
 

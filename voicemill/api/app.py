@@ -81,7 +81,7 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
     voices_root = str(settings.cache_dir / "voices")
     if device == "cpu":
         n = settings.api_workers
-        threads = max(1, (os.cpu_count() or 1) // n)
+        threads = settings.api_threads or max(1, (os.cpu_count() or 1) // n)
         devices = ["cpu"] * n
     else:
         devices = [d.strip() for d in device.split(",") if d.strip()]

@@ -78,9 +78,15 @@ def load_voice(release: ReleasedVoice) -> tuple[SynthesisEngine, Voice]:
     """The engine and prepared voice of a verified release: once per process, so the
     shards of a campaign that run in one process share them (two kept at most)."""
     from voicemill.release.voice_files import load_engine
+    from voicemill.settings import get_settings
 
     key = (release.name, release.version, str(release.s1))
     if key not in _LOADED:
+        threads = get_settings().campaign_threads
+        if threads:  # a machine shared with the serving workers: stay in our cores
+            import torch
+
+            torch.set_num_threads(threads)
         while len(_LOADED) >= 2:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = load_engine(release)
