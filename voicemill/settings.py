@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default=1024, ge=64, description="GPT cache slots per row: text + prompt + new tokens."
     )
     api_max_loaded_models: int = Field(default=4, ge=1, description="Engines kept in memory.")
+    api_worker_memory_mb: int = Field(
+        default=0, ge=0, description="Per worker: engine weights and KV caches (0: no bound)."
+    )
     api_champion_poll_s: float = Field(
         default=2.0, gt=0, le=5, description="How often champion changes are looked for."
     )

@@ -208,3 +208,21 @@ def test_a_promotion_under_load_fails_nothing(
         codes = [c for f in futures for c in f.result()]
     assert codes and set(codes) == {200}, sorted(set(codes))
     assert expected in versions and len(versions) >= 2, versions
+
+
+def test_a_memory_budget_unloads_the_least_recently_used_voice(
+    released_voices: list[str], api_key: str, tmp_path: Path
+) -> None:
+    """1 MB holds one tiny engine: switching voices unloads the other, and both still speak."""
+    env = {"VOICEMILL_API_CACHE_MAX_MB": "0", "VOICEMILL_API_WORKERS": "1",
+           "VOICEMILL_API_WORKER_MEMORY_MB": "1"}  # fmt: skip
+    with (
+        running_service(tmp_path / "service.log", **env) as service,
+        _client(service, api_key) as client,
+    ):
+        for profile in (VOICE, OTHER_VOICE, VOICE):
+            body = {"profile": profile, "text": "Switching voices.", "seed": 3}
+            assert client.post("/v1/synthesize", json=body).status_code == 200
+        log = service.log_text()
+    unloaded = re.findall(r"unloaded voice-(\w+):", log)
+    assert unloaded.count(VOICE) >= 1 and unloaded.count(OTHER_VOICE) >= 1, log[-2000:]

@@ -88,7 +88,15 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
         threads = 1
     return [
         WorkerSpec(
-            i, d, threads, settings.api_precision, settings.api_max_loaded_models, voices_root
+            i,
+            d,
+            threads,
+            settings.api_precision,
+            settings.api_max_loaded_models,
+            voices_root,
+            max_batch=settings.api_max_batch,
+            decode_len=settings.api_decode_len,
+            memory_mb=settings.api_worker_memory_mb,
         )
         for i, d in enumerate(devices)
     ]

@@ -2,7 +2,8 @@
 
 The service process never runs a model: it resolves requests, admits them, and hands
 each one to a worker as a :class:`WorkItem` over a pipe. A worker keeps the engines it
-has loaded (an LRU bounded by ``max_loaded``), prepares voices once, and answers with
+has loaded (an LRU bounded by ``max_loaded`` engines and ``memory_mb`` of weights and
+KV caches), prepares voices once, and answers with
 messages that carry the request's handle:
 
 - ``("chunk", handle, audio, timing)``: float32 mono audio at 32 kHz, sent as soon as it
@@ -65,6 +66,7 @@ class WorkerSpec:
     voices_root: str
     max_batch: int = 8  # GPT rows decoded together (segments of any requests)
     decode_len: int = 1024  # KV-cache slots per row: text + prompt + new tokens
+    memory_mb: int = 0  # budget for resident engines and their decoders' caches (0: none)
 
 
 @dataclass
@@ -155,12 +157,33 @@ class _Worker:
         release = open_release(self._client, name, version, Path(self.spec.voices_root))
         engine, _ = load_engine(release, precision=self.spec.precision, device=self.spec.device)
         self.engines[key] = engine
-        while len(self.engines) > self.spec.max_loaded:
+        self.evict()
+        return engine
+
+    def evict(self) -> None:
+        """Least recently used engines out while over the count or the memory budget; the
+        newest stays. Requests in flight keep theirs (and its decoder) until they end."""
+        budget = self.spec.memory_mb * 2**20
+        while len(self.engines) > 1 and (
+            len(self.engines) > self.spec.max_loaded or (budget and self.resident_bytes() > budget)
+        ):
             old, _ = self.engines.popitem(last=False)
+            log.info("unloaded %s:%s (least recently used)", *old)
             if not any(u.item.model_name == old[0] and u.item.model_version == old[1]
                        for u in self.active.values()):  # fmt: skip
                 self.decoders.pop(old, None)
-        return engine
+
+    def resident_bytes(self) -> int:
+        """Weights of the loaded engines plus the KV caches of the decoders."""
+        tensors = [
+            t
+            for engine in self.engines.values()
+            for module in (engine.gpt, engine.sovits)
+            for t in (*module.parameters(), *module.buffers())
+        ]
+        return sum(t.numel() * t.element_size() for t in tensors) + sum(
+            d.nbytes for d in self.decoders.values()
+        )
 
     def decoder(self, key: tuple[str, str], engine: Any) -> Any:
         from voicemill.model.gpt import ContinuousDecoder

@@ -128,6 +128,11 @@ class ContinuousDecoder:
         self._next_handle = 0
 
     @property
+    def nbytes(self) -> int:
+        """Memory held by the preallocated KV cache."""
+        return sum(t.numel() * t.element_size() for t in (*self._keys, *self._values))
+
+    @property
     def active(self) -> dict[int, int]:
         """handle -> cache row of every request still decoding."""
         return {row.handle: r for r, row in enumerate(self._rows) if row is not None}
