@@ -21,10 +21,10 @@ Chunk boundaries are a function of the token count alone (never of timing), and 
 window's noise is seeded from the request's seed, the segment and the window's start, so
 a request's streamed audio is the same whoever else is being served. It is not the same
 as the whole segment decoded at once: windows see less context and their prior noise is
-drawn per window (``bench/serving`` prints the difference); whole (non-streamed) answers
-keep the whole-segment decode. Gain: a chunk whose peak would exceed 1 lowers the gain
-from there on (the whole decode normalizes the segment's peak, which a stream cannot
-know in advance).
+drawn per window (tests/synthesis/test_synthesis_chunked.py bounds the difference);
+whole (non-streamed) answers keep the whole-segment decode. Gain: a chunk whose peak
+would exceed 1 lowers the gain from there on (the whole decode normalizes the segment's
+peak, which a stream cannot know in advance).
 """
 
 from __future__ import annotations

@@ -337,18 +337,8 @@ class SynthesisEngine:
         boundaries depend on token counts only, so this equals the service's stream."""
         preset = preset or InferencePreset()
         seed = _resolve_seed(preset.seed)
-        segments = self.segments(text, language)
-        gap = np.zeros(round(preset.fragment_interval_s * MODEL_SAMPLE_RATE), dtype=np.float32)
-        pieces: list[np.ndarray] = []
-        for start in range(0, len(segments), preset.batch_size):
-            batch = segments[start : start + preset.batch_size]
-            for segment, tokens in zip(
-                batch, self._tokens(batch, voice, preset, seed), strict=True
-            ):
-                vocoder = self.chunked_vocoder(segment, voice, preset, seed, plan)
-                pieces += [gap] if segment.index else []
-                pieces += vocoder.push(tokens.tolist(), finished=True)
-        return np.concatenate(pieces).astype(np.float32, copy=False)
+        chunks = self._render(text, voice, preset, language, seed, plan or ChunkPlan())
+        return np.concatenate([c for c, _, _, _ in chunks]).astype(np.float32, copy=False)
 
     def chunked_vocoder(
         self,
@@ -367,16 +357,27 @@ class SynthesisEngine:
         )
 
     def _render(
-        self, text: str, voice: Voice, preset: InferencePreset, language: str, seed: int
+        self,
+        text: str,
+        voice: Voice,
+        preset: InferencePreset,
+        language: str,
+        seed: int,
+        chunk_plan: ChunkPlan | None = None,
     ) -> Iterator[tuple[np.ndarray, int, str, int]]:
-        """Yield (chunk, its leading silence in samples, segment text, token count) in order."""
+        """Yield (chunk, its leading silence in samples, segment text, token count) in order;
+        each segment vocoded whole, or in token chunks by ``chunk_plan``."""
         segments = self.segments(text, language)  # all text errors surface before any audio
         gap = np.zeros(round(preset.fragment_interval_s * MODEL_SAMPLE_RATE), dtype=np.float32)
         for start in range(0, len(segments), preset.batch_size):
             batch = segments[start : start + preset.batch_size]
             batch_tokens = self._tokens(batch, voice, preset, seed)
             for segment, tokens in zip(batch, batch_tokens, strict=True):
-                audio = self.decode_tokens(segment, tokens, voice, preset, seed)
+                if chunk_plan is None:
+                    audio = self.decode_tokens(segment, tokens, voice, preset, seed)
+                else:
+                    vocoder = self.chunked_vocoder(segment, voice, preset, seed, chunk_plan)
+                    audio = np.concatenate([gap[:0], *vocoder.push(tokens.tolist(), True)])
                 silence = gap if segment.index else gap[:0]
                 chunk = np.concatenate([silence, audio])
                 yield chunk, silence.shape[0], segment.text, tokens.numel()
