@@ -26,11 +26,11 @@ SHARD_RETRY = dg.RetryPolicy(max_retries=2, delay=5)  # a crashed shard resumes 
 
 
 def _fail(postgres: PostgresResource, campaign_id: str, reason: str, detail: str):
-    """Mark the campaign failed and stop the run with the reason (no retry helps)."""
+    """Mark the campaign failed with its reason and stop the run (no retry helps)."""
     from voicemill.campaign.audit import set_campaign_status
 
     with postgres.connect() as conn:
-        set_campaign_status(conn, campaign_id, "failed")
+        set_campaign_status(conn, campaign_id, "failed", reason, detail)
     return dg.Failure(f"{reason}: {detail}", allow_retries=False)
 
 
@@ -71,14 +71,15 @@ def campaign_recipients(
 
     from voicemill.campaign.audit import assign_shards, pin_voice, register_deliveries
     from voicemill.campaign.cache import request_key
-    from voicemill.campaign.delivery import spoken_form
     from voicemill.campaign.recipients import (
+        RecipientLimits,
         load_recipients,
         prepare_recipients,
         rendered_frame,
         required_variables,
     )
     from voicemill.campaign.records import DeliveryRecord
+    from voicemill.campaign.render_process import RenderLimits
     from voicemill.campaign.storage import open_store
     from voicemill.campaign.submission import recipients_path
     from voicemill.campaign.voice import choose_voice
@@ -90,10 +91,13 @@ def campaign_recipients(
     window = spec.schedule_window.refusal() if spec.schedule_window else None
     if window is not None:  # not before the window: the sensor launches it when it opens
         raise dg.Failure(f"{window.reason}: {window.detail}", allow_retries=False)
+    limits = RecipientLimits.from_settings()
     try:
         open_store(campaigns.storage_target(spec.storage_url)).check()
-        frame = load_recipients(recipients_path(record))
-        prepared = prepare_recipients(spec, frame)
+        frame = load_recipients(recipients_path(record), limits)
+        prepared = prepare_recipients(
+            spec, frame, RenderLimits.from_settings(), limits.max_cell_chars
+        )
         if record.model_version is None:  # the first start pins the voice
             with postgres.connect() as conn:
                 chosen = choose_voice(conn, mlflow.client(), spec.voice_profile, spec.preset)
@@ -110,6 +114,10 @@ def campaign_recipients(
                 )
     except RejectedInput as exc:
         raise _fail(postgres, campaign_id, exc.reason, exc.detail) from exc
+    except Exception as exc:  # a bug or an outage: the campaign must not stay "running"
+        raise _fail(
+            postgres, campaign_id, "internal_error", f"{type(exc).__name__}: {str(exc)[:500]}"
+        ) from exc
     if not prepared.accepted:
         raise _fail(
             postgres,
@@ -133,7 +141,7 @@ def campaign_recipients(
             preset=record.preset,
             model_name=record.model_name,
             model_version=record.model_version,
-            normalized_text=spoken_form(row.text, spec.language),
+            normalized_text=row.spoken_text,
             seed=record.preset["seed"],
             language=spec.language,
         )

@@ -1,12 +1,15 @@
 """Jobs: named selections with their run-queue priority and lane tags.
 
 ``dagster/priority`` orders the run queue (higher first); ``voicemill/lane``
-is what dagster.yaml's tag concurrency limits key on.
+is what dagster.yaml's tag concurrency limits key on. ``dagster/max_runtime`` has
+the run monitor (dagster.yaml: run_monitoring) stop a campaign run that outlives
+``VOICEMILL_CAMPAIGN_MAX_RUNTIME_S``, whatever it is stuck on.
 """
 
 import dagster as dg
 
 from voicemill.orchestration.partitions import campaigns_partitions, datasets_partitions
+from voicemill.settings import get_settings
 
 prepare_dataset_job = dg.define_asset_job(
     name="prepare_dataset",
@@ -40,5 +43,9 @@ deliver_campaign_job = dg.define_asset_job(
     partitions_def=campaigns_partitions,
     # Deliveries are time-bound, so they queue ahead of training; dagster.yaml caps the
     # campaign lane at two concurrent runs, so training and other campaigns still run.
-    tags={"dagster/priority": "1", "voicemill/lane": "campaign"},
+    tags={
+        "dagster/priority": "1",
+        "voicemill/lane": "campaign",
+        "dagster/max_runtime": str(get_settings().campaign_max_runtime_s),
+    },
 )

@@ -122,9 +122,22 @@ def campaign_inbox_sensor(
 
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     inbox = campaigns.inbox_path
-    for folder in sorted(p for p in inbox.iterdir() if p.is_dir()) if inbox.is_dir() else []:
-        fingerprint = folder_fingerprint(folder)
-        files = find_campaign_files(folder)
+    folders = sorted(p for p in inbox.iterdir() if p.is_dir()) if inbox.is_dir() else []
+    for folder in folders:
+        # Each drop on its own: whatever one folder holds, the others are still submitted
+        # and this tick still launches every submitted campaign.
+        try:
+            fingerprint = folder_fingerprint(folder)
+            files = find_campaign_files(folder)
+        except CampaignError as exc:
+            fingerprint, files = f"refused:{exc.reason}", None
+            if seen.get(folder.name) != fingerprint:
+                context.log.warning(f"inbox folder {folder.name!r} refused: {exc.detail}")
+            seen[folder.name] = fingerprint
+            continue
+        except OSError as exc:
+            context.log.warning(f"inbox folder {folder.name!r} cannot be read: {exc}")
+            continue
         if fingerprint is None or files is None or seen.get(folder.name) == fingerprint:
             continue
         seen[folder.name] = fingerprint  # a refused drop is retried only once it changes
@@ -134,6 +147,11 @@ def campaign_inbox_sensor(
             context.log.info(f"submitted campaign {record.campaign_id} from {folder}")
         except CampaignError as exc:
             context.log.warning(f"inbox folder {folder.name!r} refused: {exc.reason}: {exc.detail}")
+        except Exception as exc:
+            context.log.error(
+                f"inbox folder {folder.name!r} could not be submitted: "
+                f"{type(exc).__name__}: {str(exc)[:500]}"
+            )
     with postgres.connect() as conn:
         submitted = [
             c

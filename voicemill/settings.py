@@ -65,6 +65,34 @@ class Settings(BaseSettings):
         description="Torch threads per campaign run (0: all cores); on a machine shared with "
         "`voicemill serve`, leave the serving workers theirs.",
     )
+    # Limits on what campaign operators and inbox drops feed in (README: Security).
+    campaign_render_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="Wall clock one recipient's template may take."
+    )
+    campaign_render_memory_mb: int = Field(
+        default=1024, ge=256, description="Address space of the template-rendering process."
+    )
+    campaign_spec_max_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest spec.yaml/json accepted."
+    )
+    campaign_spec_max_nesting: int = Field(
+        default=20, ge=4, le=200, description="Deepest nesting of a spec's lists and mappings."
+    )
+    campaign_recipients_max_mb: int = Field(
+        default=256, ge=1, description="Largest recipients file accepted (bytes on disk)."
+    )
+    campaign_recipients_max_rows: int = Field(
+        default=1_000_000, ge=1, description="Most recipient rows one campaign may have."
+    )
+    campaign_recipients_max_decoded_mb: int = Field(
+        default=1024, ge=1, description="Largest recipients data once decoded (Parquet expands)."
+    )
+    campaign_recipients_max_cell_chars: int = Field(
+        default=10_000, ge=16, description="Longest recipient cell; longer rows are rejected."
+    )
+    campaign_max_runtime_s: int = Field(
+        default=24 * 3600, ge=60, description="dagster/max_runtime of one campaign run."
+    )
     api_max_batch: int = Field(
         default=8, ge=1, description="Requests a worker decodes together (continuous batching)."
     )

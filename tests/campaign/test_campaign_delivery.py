@@ -19,7 +19,8 @@ from voicemill.campaign.audit import (
     upsert_campaign,
 )
 from voicemill.campaign.cache import SynthesisCache
-from voicemill.campaign.delivery import deliver_shard, spoken_form
+from voicemill.campaign.delivery import deliver_shard
+from voicemill.campaign.keys import spoken_form
 from voicemill.campaign.postprocess import PostprocessSettings
 from voicemill.campaign.records import CampaignRecord, DeliveryRecord
 from voicemill.campaign.storage import open_store

@@ -17,7 +17,6 @@ from voicemill.campaign.recipients import (
     rendered_frame,
     unsupported_characters,
 )
-from voicemill.campaign.render import compile_templates
 from voicemill.campaign.spec import CampaignSpec
 
 COLUMNS = ["recipient_id", "first_name", "city", "template_id", "email"]
@@ -37,7 +36,7 @@ ROWS: list[tuple[list[str], str | None]] = [
     (["r-012", "Ratio", "Paris", "divide"], "render_failed"),
     (["r-013", "NoCity", "", "needs_zip"], "missing_variable"),
     (["r-014", "!!!", "...", "blank"], "text_empty"),  # nothing speakable
-    (["r-015", "A" * 20_000, "Paris", "echo"], "text_too_long"),
+    (["r-015", "A" * 2_000, "Paris", "echo"], "text_too_long"),
     (["r-016", "😀", "Paris", ""], "unsupported_characters"),
     (["r-017", "Иван", "Москва", ""], "unsupported_characters"),
     (["r-018", "أحمد", "Paris", ""], "unsupported_characters"),
@@ -46,6 +45,7 @@ ROWS: list[tuple[list[str], str | None]] = [
     (["r-021", "José", "Zürich", ""], None),
     (["r-022", "Ｆｕｌｌ", "NYC", ""], None),  # full-width Latin reads as Latin
     (["r-023", "Zoe", "  ", "blank"], "missing_variable"),  # a blank cell is missing
+    (["r-024", "A" * 20_000, "Paris", "echo"], "cell_too_long"),  # over the cell limit
 ]
 
 
@@ -86,7 +86,7 @@ def _write(frame: pd.DataFrame, tmp_path: Path, kind: str) -> Path:
 def prepared(request: pytest.FixtureRequest, tmp_path: Path) -> PreparedRecipients:
     frame = load_recipients(_write(_frame(), tmp_path, request.param))
     spec = _spec()
-    return prepare_recipients(spec, frame, compile_templates(spec))
+    return prepare_recipients(spec, frame)
 
 
 def test_every_bad_row_is_quarantined_and_good_rows_survive(prepared: PreparedRecipients) -> None:
@@ -102,7 +102,7 @@ def test_every_bad_row_is_quarantined_and_good_rows_survive(prepared: PreparedRe
     assert texts["team/alice"] == "Dear Alice, your VIP gift waits in Oslo."
     assert texts["r-021"] == "Hi José, welcome back to Zürich!"
     assert prepared.rejection_counts()["unsupported_characters"] == 5
-    assert prepared.rejection_rate == pytest.approx(18 / 23)
+    assert prepared.rejection_rate == pytest.approx(19 / 24)
 
 
 def test_rejection_details_name_the_problem(prepared: PreparedRecipients) -> None:
@@ -118,7 +118,8 @@ def test_rejection_details_name_the_problem(prepared: PreparedRecipients) -> Non
     assert "__class__" in by_row[11].detail and by_row[11].template_id == "escape"
     assert "ZeroDivisionError" in by_row[12].detail
     assert "'zip_code'" in by_row[13].detail
-    assert "20000 characters" in by_row[15].detail and "maximum 1000" in by_row[15].detail
+    assert "2000 characters" in by_row[15].detail and "maximum 1000" in by_row[15].detail
+    assert "'first_name' has 20000 characters" in by_row[24].detail
     assert "U+1F600 GRINNING FACE" in by_row[16].detail
     assert "CYRILLIC" in by_row[17].detail
     assert "ARABIC LETTER" in by_row[18].detail

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -96,27 +98,54 @@ def test_local_put_is_idempotent(tmp_path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["k.wav"]  # no temp files
 
 
+_WRITER = """
+import sys, time
+from pathlib import Path
+from voicemill.audio.atomic import locked_temporary
+with locked_temporary(Path(sys.argv[1])) as (tmp, handle):
+    handle.write(b"half")
+    handle.flush()
+    print(tmp, flush=True)
+    time.sleep(600)
+"""
+
+
+def _writer(target: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A real process holding a temporary sibling of ``target`` mid-write."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
 @pytest.mark.parametrize("already_there", [False, True])
 def test_a_killed_writers_temp_file_is_removed_by_the_next_put(
     tmp_path: Path, already_there: bool
 ) -> None:
-    """A SIGKILL mid-write leaves ``.k.wav.<id>.tmp``; the retry that publishes the key
-    (or finds it published) removes it, but not a temp file another writer just made."""
+    """A writer SIGKILLed mid-write leaves ``.k.wav.<id>.tmp``; the next put of the key
+    (or the one that finds it published) removes it at once, however fresh, but keeps
+    the temp file of a writer still alive, and other keys' temp files."""
     store = open_store(str(tmp_path))
     if already_there:
         store.put("k.wav", DATA, "audio/wav")
-    stale = tmp_path / ".k.wav.0123456789ab.tmp"
-    stale.write_bytes(b"half")
-    os.utime(stale, (time.time() - 120, time.time() - 120))
-    fresh = tmp_path / ".k.wav.ba9876543210.tmp"
-    fresh.write_bytes(b"in progress")
-    os.utime(fresh, (time.time() + 5, time.time() + 5))
-    other = tmp_path / ".other.wav.0123456789ab.tmp"
-    other.write_bytes(b"someone else's")
-    os.utime(other, (time.time() - 120, time.time() - 120))
-    store.put("k.wav", DATA, "audio/wav")
-    assert not stale.exists() and fresh.exists() and other.exists()
-    assert (tmp_path / "k.wav").read_bytes() == DATA
+    killed, stale = _writer(tmp_path / "k.wav")
+    live, busy = _writer(tmp_path / "k.wav")
+    other_proc, other = _writer(tmp_path / "other.wav")
+    try:
+        killed.kill()
+        killed.wait()
+        other_proc.kill()
+        other_proc.wait()
+        assert stale.exists() and busy.exists()
+        store.put("k.wav", DATA, "audio/wav")
+        assert not stale.exists(), "the killed writer's temp file was left"
+        assert busy.exists(), "a live writer's temp file was removed"
+        assert other.exists()
+        assert (tmp_path / "k.wav").read_bytes() == DATA
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_local_put_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

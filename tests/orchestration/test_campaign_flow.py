@@ -325,6 +325,7 @@ def s3_server():
         ("unknown_profile", "unknown_voice_profile"),
         ("no_champion", "no_champion"),
         ("unreachable_storage", "storage_unreachable"),
+        ("recipients_changed", "recipients_changed"),
     ],
 )
 def test_campaign_level_problems_stop_before_any_synthesis(
@@ -345,17 +346,56 @@ def test_campaign_level_problems_stop_before_any_synthesis(
             fields.update(profile_id="unreleased", model_name="voice-unreleased")
             save_profile(conn, SpeakerProfile(**fields))
         profile = "unreleased"
-    else:  # a target no one can write to (S3 endpoints that refuse: test_campaign_storage)
+    elif case == "unreachable_storage":  # (S3 endpoints that refuse: test_campaign_storage)
         (tmp_path / "a_file").write_text("not a directory")
         extra = {"storage_url": (tmp_path / "a_file" / "out").as_uri()}
     spec, recipients = _write_campaign(tmp_path / "c", campaign_id, profile, _rows(2), **extra)
     _submit(spec, recipients)
+    if case == "recipients_changed":  # the submitted copy altered behind the platform's back
+        with connect() as conn:
+            stored = Path(get_campaign(conn, campaign_id).recipients_uri.removeprefix("file://"))
+        stored.write_text(stored.read_text() + "r-999,welcome,Mallory,\n")
     result = _deliver(campaign_id)
     assert not result.success
     assert reason in _failure(result)
     assert not _deliveries(campaign_id)  # nothing was registered, nothing synthesized
     with connect() as conn:
-        assert get_campaign(conn, campaign_id).status == "failed"
+        record = get_campaign(conn, campaign_id)
+    assert record.status == "failed"  # never left "running"
+    assert record.failure_reason == reason and record.failure_detail
+
+
+def test_hostile_rows_are_rejected_one_by_one_and_the_campaign_completes(
+    champion: str, tmp_path: Path
+) -> None:
+    """A NUL in a rejected row's template id once failed the insert of every row, and a
+    huge number the normalizer; each is now its own row's problem."""
+    from voicemill.campaign.audit import get_campaign
+    from voicemill.db.catalog import connect
+
+    campaign_id = f"rows-{uuid.uuid4().hex[:8]}"
+    hostile = [
+        {"recipient_id": "r-nul", "template_id": "wel\x00come", "first_name": "Ann",
+         "due_date": ""},
+        {"recipient_id": "r-big", "template_id": "reminder", "first_name": "Ben",
+         "due_date": "9" * 400},
+        {"recipient_id": "=HYPERLINK(\"x\")", "template_id": "@SUM(1)", "first_name": "Cleo",
+         "due_date": ""},
+    ]  # fmt: skip
+    spec, recipients = _write_campaign(tmp_path, campaign_id, champion, _rows(3) + hostile,
+                                       max_failure_rate=0.5)  # fmt: skip
+    _submit(spec, recipients)
+    result = _deliver(campaign_id)
+    assert result.success, _failure(result)
+    by_id = {r.recipient_id: r for r in _deliveries(campaign_id)}
+    assert by_id["r-nul"].status == "rejected"
+    assert by_id["r-nul"].error_reason == "unknown_template"
+    assert by_id["r-nul"].template_id == "wel\\x00come"  # stored printable
+    assert by_id['=HYPERLINK("x")'].error_reason == "unknown_template"
+    assert by_id["r-big"].status in ("published", "rejected")  # spoken, or a row's reason
+    assert all(by_id[f"r-{i:03d}"].status == "published" for i in range(3))
+    with connect() as conn:
+        assert get_campaign(conn, campaign_id).status == "completed"
 
 
 def test_failure_rate_check_fails_past_the_campaign_threshold(

@@ -67,6 +67,7 @@ def test_definitions_expose_the_data_pipeline_the_voice_chain_and_campaigns() ->
     campaign_job = defs.resolve_job_def("deliver_campaign")
     assert campaign_job.tags["voicemill/lane"] == "campaign"  # capped in dagster.yaml
     assert campaign_job.tags["dagster/priority"] == "1"
+    assert int(campaign_job.tags["dagster/max_runtime"]) == 24 * 3600  # the run monitor's bound
     aligned = repo.assets_defs_by_key[dg.AssetKey("aligned_utterances")]
     assert aligned.op.pool == "asr"
     for training in ("base_model", "voice_model"):  # training runs queue, never collide

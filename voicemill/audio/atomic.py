@@ -6,10 +6,14 @@ filesystem) and moved into place with ``os.replace``, which is atomic on POSIX.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -20,18 +24,44 @@ def temporary_sibling(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
 
 
-def remove_stale_siblings(target: Path, started_before: float) -> int:
-    """Delete temporary siblings of ``target`` (see :func:`temporary_sibling`) that were
-    last written before ``started_before`` (a ``time.time()``): what a writer killed
-    mid-write leaves behind. Returns how many were removed."""
+@contextlib.contextmanager
+def locked_temporary(target: Path) -> Iterator[tuple[Path, BinaryIO]]:
+    """A new temporary sibling of ``target``, open for writing and ``flock``-ed while
+    the block runs: the lock is how :func:`remove_stale_siblings` tells a live writer
+    from one that was killed (the kernel drops a dead process's locks). The caller
+    moves the file into place inside the block; on an exception it is removed."""
+    tmp = temporary_sibling(target)
+    handle = tmp.open("xb")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield tmp, handle
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        handle.close()
+
+
+def remove_stale_siblings(target: Path) -> int:
+    """Delete temporary siblings of ``target`` whose writer is gone: what a writer
+    killed mid-write (see :func:`locked_temporary`) leaves behind. A sibling whose lock
+    is held belongs to a live writer and is kept, however old. Returns how many were
+    removed.
+
+    Not by age: a writer killed a moment before the next attempt leaves a fresh file,
+    and a slow live writer an old one."""
     removed = 0
     for candidate in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         try:
-            if candidate.stat().st_mtime < started_before:
+            with candidate.open("rb") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live writer holds it
                 candidate.unlink()
                 removed += 1
         except FileNotFoundError:
-            pass  # another writer finished or cleaned it meanwhile
+            pass  # its writer finished (renamed it) or another sweeper removed it
     return removed
 
 

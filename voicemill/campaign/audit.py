@@ -65,7 +65,7 @@ _REGISTRABLE = frozenset({"pending", "rejected"})
 _CAMPAIGN_COLUMNS = (
     "campaign_id, spec, spec_sha256, recipients_uri, recipients_sha256, voice_profile, "
     "use_case, profile_version, model_name, model_version, preset, status, submitted_at, "
-    "started_at, finished_at"
+    "started_at, finished_at, failure_reason, failure_detail"
 )
 
 # (column, SQL array type) for every DeliveryRecord field written at registration.
@@ -312,7 +312,9 @@ def pin_voice(
                preset = CASE WHEN %(pin)s THEN %(preset)s ELSE preset END,
                status = 'running',
                started_at = COALESCE(started_at, now()),
-               finished_at = NULL
+               finished_at = NULL,
+               failure_reason = NULL,
+               failure_detail = NULL
          WHERE campaign_id = %(campaign_id)s
         RETURNING {_CAMPAIGN_COLUMNS}
         """,
@@ -329,14 +331,29 @@ def pin_voice(
 
 
 def set_campaign_status(
-    conn: psycopg.Connection, campaign_id: str, status: CampaignStatus
+    conn: psycopg.Connection,
+    campaign_id: str,
+    status: CampaignStatus,
+    reason: str | None = None,
+    detail: str | None = None,
 ) -> CampaignRecord:
-    """Set the campaign's status; ``completed``/``failed`` stamp ``finished_at``."""
+    """Set the campaign's status; ``completed``/``failed`` stamp ``finished_at``.
+
+    ``failed`` needs a ``reason`` (a stable code) and a ``detail``, kept on the row so
+    ``voicemill campaign status`` says why; any other status clears them.
+    """
     if status not in CAMPAIGN_STATUSES:
         raise CampaignError(
             "invalid_status",
             f"campaign status {status!r} is not one of {', '.join(sorted(CAMPAIGN_STATUSES))}",
         )
+    if status == "failed":
+        if not reason:
+            raise CampaignError("invalid_status", "a failed campaign needs a reason")
+        detail = _printable_text(detail or reason)
+        reason = _printable_text(reason)
+    else:
+        reason = detail = None
     row = conn.execute(
         f"""
         UPDATE campaigns
@@ -344,15 +361,26 @@ def set_campaign_status(
                started_at = CASE WHEN %(status)s::text = 'running'
                                  THEN COALESCE(started_at, now()) ELSE started_at END,
                finished_at = CASE WHEN %(status)s::text IN ('completed', 'failed')
-                                  THEN now() ELSE NULL END
+                                  THEN now() ELSE NULL END,
+               failure_reason = %(reason)s,
+               failure_detail = %(detail)s
          WHERE campaign_id = %(campaign_id)s
         RETURNING {_CAMPAIGN_COLUMNS}
         """,
-        {"status": status, "campaign_id": campaign_id},
+        {"status": status, "campaign_id": campaign_id, "reason": reason, "detail": detail},
     ).fetchone()
     if row is None:
         raise CampaignError("unknown_campaign", f"no campaign {campaign_id!r}")
     return _campaign(row)
+
+
+_MAX_FAILURE_CHARS = 2000
+
+
+def _printable_text(text: str) -> str:
+    """``text`` without NUL (PostgreSQL text refuses it), cut to a readable length."""
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= _MAX_FAILURE_CHARS else text[:_MAX_FAILURE_CHARS] + "…"
 
 
 # ----------------------------------------------------------------------------- deliveries

@@ -289,22 +289,3 @@ def _timed(report: ShardReport, kind: str) -> Iterator[None]:
         yield
     finally:
         report.seconds[kind] += time.perf_counter() - started
-
-
-def spoken_form(text: str, language: str) -> str:
-    """The text as it will be spoken: what identical requests are recognized by.
-
-    English and Mandarin go through the synthesis normalizer (so "3 cats" and "three
-    cats" are one request: the engine reads both the same way); Japanese and mixed
-    (``auto``) texts are compared after Unicode (NFKC) and whitespace normalization.
-    """
-    import unicodedata
-
-    from voicemill.text.normalize import TextError, normalize_for_tts
-
-    if language in ("en", "zh"):
-        try:
-            return normalize_for_tts(text, language)
-        except TextError:
-            pass
-    return " ".join(unicodedata.normalize("NFKC", text).split())

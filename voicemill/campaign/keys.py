@@ -23,7 +23,14 @@ import unicodedata
 
 from voicemill.campaign.errors import CampaignError
 
-__all__ = ["FORMAT_EXTENSIONS", "MAX_KEY_CHARS", "delivery_key", "recipient_slug", "text_sha256"]
+__all__ = [
+    "FORMAT_EXTENSIONS",
+    "MAX_KEY_CHARS",
+    "delivery_key",
+    "recipient_slug",
+    "spoken_form",
+    "text_sha256",
+]
 
 # File extension of each spec output_format; Ogg/Opus files end in .opus (RFC 7845).
 FORMAT_EXTENSIONS: dict[str, str] = {"wav": "wav", "flac": "flac", "mp3": "mp3", "opus": "opus"}
@@ -74,3 +81,22 @@ def delivery_key(campaign_id: str, recipient_id: str, content_sha256: str, exten
     stem = f"{id_hash[:ID_HASH_CHARS]}-{content_sha256[:CONTENT_HASH_CHARS]}.{extension}"
     slug = recipient_slug(recipient_id)
     return f"{campaign_id}/{slug}-{stem}" if slug else f"{campaign_id}/{stem}"
+
+
+def spoken_form(text: str, language: str) -> str:
+    """The text as it will be spoken: what identical requests are recognized by.
+
+    English and Mandarin go through the synthesis normalizer (so "3 cats" and "three
+    cats" are one request: the engine reads both the same way); Japanese and mixed
+    (``auto``) texts are compared after Unicode (NFKC) and whitespace normalization.
+    """
+    import unicodedata
+
+    from voicemill.text.normalize import TextError, normalize_for_tts
+
+    if language in ("en", "zh"):
+        try:
+            return normalize_for_tts(text, language)
+        except TextError:
+            pass
+    return " ".join(unicodedata.normalize("NFKC", text).split())

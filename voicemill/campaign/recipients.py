@@ -3,7 +3,16 @@
 One bad row never stops a campaign: :func:`prepare_recipients` checks every row and
 returns the accepted rows (rendered text ready for synthesis) and the rejected ones,
 each with a stable ``reason`` and a ``detail`` naming the problem. Only file-level
-problems raise (unreadable file, no ``recipient_id`` column).
+problems raise (unreadable file, no ``recipient_id`` column, over the limits).
+Templates render in a child process under memory and time limits
+(:mod:`.render_process`), so a runaway template rejects its row, not the campaign.
+
+Files are bounded before they are loaded (:class:`RecipientLimits`): bytes on disk,
+rows, and bytes once decoded (a small Parquet file can expand a thousandfold; it is
+read batch by batch and refused once past the bound), and each cell's length (a
+longer cell rejects its row with ``cell_too_long``). :func:`check_recipients_file`
+is what submission (and the inbox sensor) runs: the header or Parquet metadata
+only, so the sensor process never loads a recipients file.
 
 Cells are data. Every value reaches the template as a string (CSV is read with
 ``dtype=str`` and ``keep_default_na=False`` so an empty cell stays ``""`` and "NA"
@@ -31,9 +40,12 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import os
+import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,19 +53,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voicemill.campaign.errors import CampaignError
 from voicemill.campaign.keys import text_sha256
-from voicemill.campaign.render import compile_templates, render_text, template_variables
+from voicemill.campaign.render import compile_templates, template_variables
+from voicemill.campaign.render_process import RenderLimits, RenderProcess
 from voicemill.campaign.spec import TEMPLATE_ID_COLUMN, CampaignSpec
 
 if TYPE_CHECKING:
-    import jinja2
     import pandas as pd
+
+    from voicemill.settings import Settings
 
 __all__ = [
     "MAX_RECIPIENT_ID_CHARS",
     "RECIPIENT_ID_COLUMN",
     "PreparedRecipients",
+    "RecipientLimits",
     "RejectedRow",
     "RenderedRow",
+    "check_recipients_file",
     "load_recipients",
     "prepare_recipients",
     "rendered_frame",
@@ -98,13 +114,16 @@ class RenderedRow(_Frozen):
     """An accepted recipient: the text to synthesize and the variables that made it.
 
     ``variables`` holds only the columns the template reads (not the whole row:
-    less personal data travels and is stored). ``text`` is NFC, whitespace-collapsed.
+    less personal data travels and is stored). ``text`` is NFC, whitespace-collapsed;
+    ``spoken_text`` is its spoken form (:func:`.keys.spoken_form`), what identical
+    requests are recognized by.
     """
 
     row_number: int = Field(ge=1)
     recipient_id: str
     template_id: str
     text: str
+    spoken_text: str
     variables: dict[str, str]
 
     @property
@@ -126,13 +145,7 @@ class RejectedRow(_Frozen):
     def printable_recipient_id(self) -> str:
         """The id with control characters escaped (``\\x00``) and cut to 256 characters:
         safe for logs, reports and PostgreSQL text (which refuses NUL)."""
-        if self.recipient_id is None:
-            return ""
-        escaped = "".join(
-            ch if unicodedata.category(ch) not in _INVALID_ID_CATEGORIES else _escape(ch)
-            for ch in self.recipient_id[:MAX_RECIPIENT_ID_CHARS]
-        )
-        return escaped + ("…" if len(self.recipient_id) > MAX_RECIPIENT_ID_CHARS else "")
+        return "" if self.recipient_id is None else _printable(self.recipient_id)
 
 
 class PreparedRecipients(_Frozen):
@@ -157,80 +170,234 @@ class PreparedRecipients(_Frozen):
 # ----------------------------------------------------------------------------- loading
 
 
-def load_recipients(path: str | Path) -> pd.DataFrame:
+@dataclass(frozen=True)
+class RecipientLimits:
+    """Bounds on a recipients file (settings ``VOICEMILL_CAMPAIGN_RECIPIENTS_*``)."""
+
+    max_bytes: int = 256 * 1024 * 1024
+    max_rows: int = 1_000_000
+    max_decoded_bytes: int = 1024 * 1024 * 1024
+    max_cell_chars: int = 10_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> RecipientLimits:
+        from voicemill.settings import get_settings
+
+        settings = settings or get_settings()
+        mb = 1024 * 1024
+        return cls(
+            max_bytes=settings.campaign_recipients_max_mb * mb,
+            max_rows=settings.campaign_recipients_max_rows,
+            max_decoded_bytes=settings.campaign_recipients_max_decoded_mb * mb,
+            max_cell_chars=settings.campaign_recipients_max_cell_chars,
+        )
+
+
+def check_recipients_file(path: str | Path, limits: RecipientLimits | None = None) -> None:
+    """What submission checks without loading the rows: a regular file of a known type
+    within ``limits.max_bytes``, a readable header (CSV) or footer (Parquet: row count
+    and decoded size checked too) with a ``recipient_id`` column and no repeated name."""
+    path = Path(path)
+    limits = limits or RecipientLimits()
+    suffix = _checked_suffix(path)
+    _check_regular_file(path, limits)
+    if suffix == ".csv":
+        header = _csv_header(path)
+        _require_id_column_in(_unique_names(header, path.name), path.name)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(path)
+        names = metadata.schema.to_arrow_schema().names
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise CampaignError(
+            "recipients_unreadable", f"cannot read recipients file {path.name}: {exc}"
+        ) from exc
+    _check_parquet_metadata(metadata, path.name, limits)
+    _require_id_column_in(_unique_names(names, path.name), path.name)
+
+
+def load_recipients(path: str | Path, limits: RecipientLimits | None = None) -> pd.DataFrame:
     """Read a ``.csv`` (UTF-8, BOM allowed) or ``.parquet`` recipients file.
 
     Every CSV cell is a string (empty cells stay ``""``); Parquet values are converted
     to strings, nulls to ``None``. Column names are stripped of surrounding spaces.
-    Raises ``CampaignError`` with ``recipients_unreadable`` (missing, unknown suffix,
-    not parseable, duplicate column names) or ``recipients_missing_column``.
+    Raises ``CampaignError`` with ``recipients_unreadable`` (missing, not a regular
+    file, unknown suffix, not parseable, duplicate column names),
+    ``recipients_missing_column`` or ``recipients_too_large`` (past ``limits``).
     """
     import pandas as pd
 
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame = _read_csv(path)
-    elif suffix == ".parquet":
-        frame = _read_parquet(path)
-    else:
-        raise CampaignError(
-            "recipients_unreadable", f"recipients file {path.name}: use a .csv or .parquet file"
-        )
+    limits = limits or RecipientLimits()
+    suffix = _checked_suffix(path)
+    _check_regular_file(path, limits)
+    frame = _read_csv(path, limits) if suffix == ".csv" else _read_parquet(path, limits)
     frame.columns = pd.Index(_unique_names(frame.columns, path.name), dtype=object)
     _require_id_column(frame, path.name)
     return frame
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _checked_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise CampaignError(
+            "recipients_unreadable", f"recipients file {path.name}: use a .csv or .parquet file"
+        )
+    return suffix
+
+
+def _check_regular_file(path: Path, limits: RecipientLimits) -> None:
+    try:
+        info = path.lstat()
+    except OSError as exc:
+        raise CampaignError(
+            "recipients_unreadable", f"cannot read recipients file {path.name}: {exc}"
+        ) from exc
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the reader; a link leads elsewhere
+        raise CampaignError(
+            "recipients_unreadable", f"recipients file {path.name} is not a regular file"
+        )
+    if info.st_size > limits.max_bytes:
+        raise CampaignError(
+            "recipients_too_large",
+            f"recipients file {path.name} has {info.st_size} bytes (at most {limits.max_bytes}; "
+            "VOICEMILL_CAMPAIGN_RECIPIENTS_MAX_MB)",
+        )
+
+
+def _too_many_rows(source: str, rows: int | str, limits: RecipientLimits) -> CampaignError:
+    return CampaignError(
+        "recipients_too_large",
+        f"recipients file {source} has {rows} rows (at most {limits.max_rows}; "
+        "VOICEMILL_CAMPAIGN_RECIPIENTS_MAX_ROWS)",
+    )
+
+
+def _too_big_decoded(source: str, size: int, limits: RecipientLimits) -> CampaignError:
+    return CampaignError(
+        "recipients_too_large",
+        f"recipients file {source} decodes to more than {size} bytes (at most "
+        f"{limits.max_decoded_bytes}; VOICEMILL_CAMPAIGN_RECIPIENTS_MAX_DECODED_MB)",
+    )
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor of ``path`` opened without following links or blocking on a FIFO."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+
+
+_HEADER_BYTES = 1024 * 1024
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+    import io
+
+    try:
+        with open(_open_regular(path), "rb") as raw:
+            head = raw.read(_HEADER_BYTES)
+        # A full read may end inside a character: only a shorter file must decode whole.
+        text = head.decode("utf-8-sig", "strict" if len(head) < _HEADER_BYTES else "ignore")
+        header = next((row for row in csv.reader(io.StringIO(text, newline="")) if row), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CampaignError(
+            "recipients_unreadable", f"cannot read recipients file {path.name}: {exc}"
+        ) from exc
+    if not header:
+        raise CampaignError("recipients_unreadable", f"recipients file {path.name} is empty")
+    return header
+
+
+def _read_csv(path: Path, limits: RecipientLimits) -> pd.DataFrame:
     import csv
     import warnings
 
     import pandas as pd
 
+    _unique_names(_csv_header(path), path.name)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            # Read the header ourselves: pandas renames a repeated name to "name.1".
-            header = next((row for row in csv.reader(handle) if row), None)
-        if not header:
-            raise CampaignError("recipients_unreadable", f"recipients file {path.name} is empty")
-        _unique_names(header, path.name)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open(_open_regular(path), "rb") as handle:
             # index_col=False: a row with extra fields must not turn the first columns
             # into an index (shifting every value); pandas warns instead, made an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                path,
+                handle,
                 dtype=str,
                 keep_default_na=False,
                 na_filter=False,
                 index_col=False,
                 encoding="utf-8-sig",
+                nrows=limits.max_rows + 1,
             )
-    except CampaignError:
-        raise
     except (OSError, UnicodeDecodeError, ValueError, csv.Error, pd.errors.ParserWarning) as exc:
         # pandas' ParserError and EmptyDataError are ValueErrors.
         raise CampaignError(
             "recipients_unreadable", f"cannot read recipients file {path.name}: {exc}"
         ) from exc
+    if len(frame) > limits.max_rows:
+        raise _too_many_rows(path.name, f"more than {limits.max_rows}", limits)
     return frame
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _check_parquet_metadata(metadata: Any, source: str, limits: RecipientLimits) -> None:
+    if metadata.num_rows > limits.max_rows:
+        raise _too_many_rows(source, metadata.num_rows, limits)
+    decoded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if decoded > limits.max_decoded_bytes:
+        raise _too_big_decoded(source, decoded, limits)
+
+
+def _decoded_bytes(array: Any) -> int:
+    """Bytes of an Arrow array once its values are Python strings: for a dictionary
+    array, each index counts its value's length (one short file can repeat a
+    megabyte-long value a million times), computed without expanding it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(array.type):
+        values = array.dictionary
+        if (
+            pa.types.is_string(values.type)
+            or pa.types.is_large_string(values.type)
+            or (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type))
+        ):
+            total = pc.sum(pc.take(pc.binary_length(values), array.indices)).as_py()
+            return int(total or 0) + array.indices.nbytes
+    return int(array.nbytes)
+
+
+def _read_parquet(path: Path, limits: RecipientLimits) -> pd.DataFrame:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        with open(_open_regular(path), "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            _check_parquet_metadata(parquet.metadata, path.name, limits)
+            names = parquet.schema_arrow.names
+            columns: list[list[str | None]] = [[] for _ in names]
+            decoded = 0
+            # Batch by batch: the footer's sizes are the writer's word, not a bound, and a
+            # dictionary column is counted as it will be once every value is expanded.
+            for batch in parquet.iter_batches(batch_size=1024):
+                decoded += sum(_decoded_bytes(column) for column in batch.columns)
+                if decoded > limits.max_decoded_bytes:
+                    raise _too_big_decoded(path.name, decoded, limits)
+                for i in range(batch.num_columns):
+                    columns[i].extend(_cell(v) for v in batch.column(i).to_pylist())
+    except CampaignError:
+        raise
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise CampaignError(
             "recipients_unreadable", f"cannot read recipients file {path.name}: {exc}"
         ) from exc
-    columns = {i: [_cell(v) for v in table.column(i).to_pylist()] for i in range(table.num_columns)}
-    frame = pd.DataFrame(columns, dtype=object, index=pd.RangeIndex(table.num_rows))
-    frame.columns = pd.Index(table.column_names, dtype=object)
+    rows = len(columns[0]) if columns else 0
+    frame = pd.DataFrame(dict(enumerate(columns)), dtype=object, index=pd.RangeIndex(rows))
+    frame.columns = pd.Index(names, dtype=object)
     return frame
 
 
@@ -247,8 +414,12 @@ def _unique_names(columns: Any, source: str) -> list[str]:
 
 
 def _require_id_column(frame: pd.DataFrame, source: str) -> None:
-    if RECIPIENT_ID_COLUMN not in frame.columns:
-        found = ", ".join(repr(str(c)) for c in list(frame.columns)[:10]) or "none"
+    _require_id_column_in([str(c) for c in frame.columns], source)
+
+
+def _require_id_column_in(columns: Sequence[str], source: str) -> None:
+    if RECIPIENT_ID_COLUMN not in columns:
+        found = ", ".join(repr(str(c)) for c in list(columns)[:10]) or "none"
         raise CampaignError(
             "recipients_missing_column",
             f"recipients {source} has no {RECIPIENT_ID_COLUMN!r} column (columns: {found})",
@@ -292,59 +463,63 @@ def required_variables(spec: CampaignSpec) -> dict[str, set[str]]:
 def prepare_recipients(
     spec: CampaignSpec,
     frame: pd.DataFrame,
-    templates: Mapping[str, jinja2.Template] | None = None,
+    limits: RenderLimits | None = None,
+    max_cell_chars: int | None = None,
 ) -> PreparedRecipients:
     """Validate and render every row of ``frame`` (from :func:`load_recipients`).
 
-    ``templates`` is :func:`~voicemill.campaign.render.compile_templates` of ``spec``
-    (compiled here when omitted). Raises only for the whole frame (no
-    ``recipient_id`` column, template syntax errors); each bad row is returned in
-    ``rejected`` with one of: ``empty_recipient_id``, ``recipient_id_too_long``,
-    ``recipient_id_invalid``, ``duplicate_recipient_id``, ``unknown_template``,
-    ``missing_variable``, ``sandbox_violation``, ``render_failed``, ``text_empty``,
-    ``text_too_short``, ``text_too_long``, ``unsupported_characters``.
+    Rendering runs in a :class:`~voicemill.campaign.render_process.RenderProcess`
+    under ``limits``. Raises only for the whole frame (no ``recipient_id`` column,
+    template syntax errors); each bad row is returned in ``rejected`` with one of:
+    ``empty_recipient_id``, ``recipient_id_too_long``, ``recipient_id_invalid``,
+    ``cell_too_long``, ``duplicate_recipient_id``, ``unknown_template``,
+    ``missing_variable``, ``sandbox_violation``, ``render_failed``, ``render_memory``,
+    ``render_timeout``, ``render_crashed``, ``template_too_complex``, ``text_empty``,
+    ``text_too_short``, ``text_too_long``, ``unsupported_characters``,
+    ``text_unspeakable``.
     """
     _require_id_column(frame, "frame")
-    if templates is None:
-        templates = compile_templates(spec)
+    compile_templates(spec)  # syntax errors stop the campaign here, with the template named
+    max_cell_chars = max_cell_chars or RecipientLimits().max_cell_chars
     variables_of = required_variables(spec)
     columns = [str(c) for c in frame.columns]
     accepted: list[RenderedRow] = []
     rejected: list[RejectedRow] = []
     first_row_of: dict[str, int] = {}
-    for index, values in enumerate(frame.itertuples(index=False, name=None)):
-        row_number = index + 1
-        row: dict[str, str] = {}
-        for name, value in zip(columns, values, strict=True):
-            cell = _cell(value)
-            if cell is not None and cell.strip():  # a blank cell is a missing value
-                row[name] = cell
-        recipient_id = row.get(RECIPIENT_ID_COLUMN)
-        problem = _recipient_id_problem(recipient_id)
-        if problem is None and recipient_id in first_row_of:
-            problem = (
-                "duplicate_recipient_id",
-                f"recipient_id {_quote(recipient_id)} already appears in row "
-                f"{first_row_of[recipient_id]}; only the first occurrence is used",
-                None,
+    with RenderProcess(spec, limits) as renderer:
+        for index, values in enumerate(frame.itertuples(index=False, name=None)):
+            row_number = index + 1
+            row: dict[str, str] = {}
+            for name, value in zip(columns, values, strict=True):
+                cell = _cell(value)
+                if cell is not None and cell.strip():  # a blank cell is a missing value
+                    row[name] = cell
+            recipient_id = row.get(RECIPIENT_ID_COLUMN)
+            problem = _recipient_id_problem(recipient_id) or _cell_problem(row, max_cell_chars)
+            if problem is None and recipient_id in first_row_of:
+                problem = (
+                    "duplicate_recipient_id",
+                    f"recipient_id {_quote(recipient_id)} already appears in row "
+                    f"{first_row_of[recipient_id]}; only the first occurrence is used",
+                    None,
+                )
+            if problem is None:
+                first_row_of[recipient_id] = row_number
+                outcome = _render_row(spec, renderer, variables_of, row, row_number)
+                if isinstance(outcome, RenderedRow):
+                    accepted.append(outcome)
+                    continue
+                problem = outcome
+            reason, detail, template_id = problem
+            rejected.append(
+                RejectedRow(
+                    row_number=row_number,
+                    recipient_id=recipient_id,
+                    reason=reason,
+                    detail=f"row {row_number}: {detail}",
+                    template_id=None if template_id is None else _printable(template_id),
+                )
             )
-        if problem is None:
-            first_row_of[recipient_id] = row_number
-            outcome = _render_row(spec, templates, variables_of, row, row_number)
-            if isinstance(outcome, RenderedRow):
-                accepted.append(outcome)
-                continue
-            problem = outcome
-        reason, detail, template_id = problem
-        rejected.append(
-            RejectedRow(
-                row_number=row_number,
-                recipient_id=recipient_id,
-                reason=reason,
-                detail=f"row {row_number}: {detail}",
-                template_id=template_id,
-            )
-        )
     return PreparedRecipients(accepted=accepted, rejected=rejected)
 
 
@@ -353,8 +528,8 @@ _Problem = tuple[str, str, str | None]  # reason, detail, template id
 
 def _render_row(
     spec: CampaignSpec,
-    templates: Mapping[str, jinja2.Template],
-    variables_of: Mapping[str, set[str]],
+    renderer: RenderProcess,
+    variables_of: dict[str, set[str]],
     row: dict[str, str],
     row_number: int,
 ) -> RenderedRow | _Problem:
@@ -362,21 +537,45 @@ def _render_row(
         template = spec.template_for(row)
     except CampaignError as exc:
         return exc.reason, exc.detail, row.get(TEMPLATE_ID_COLUMN)
+    used = variables_of[template.id]
+    variables = {k: v for k, v in row.items() if k in used}
     try:
-        text = render_text(templates[template.id], row)
+        rendered = renderer.render(template.id, variables)
     except CampaignError as exc:
         return exc.reason, exc.detail, template.id
-    problem = _text_problem(text, spec)
+    problem = _text_problem(rendered.text, spec)
     if problem is not None:
         return (*problem, template.id)
-    used = variables_of[template.id]
     return RenderedRow(
         row_number=row_number,
         recipient_id=row[RECIPIENT_ID_COLUMN],
         template_id=template.id,
-        text=text,
-        variables={k: v for k, v in row.items() if k in used},
+        text=rendered.text,
+        spoken_text=rendered.spoken,
+        variables=variables,
     )
+
+
+def _cell_problem(row: dict[str, str], max_chars: int) -> _Problem | None:
+    for name, value in row.items():
+        if len(value) > max_chars:
+            return (
+                "cell_too_long",
+                f"column {_printable(name)[:60]!r} has {len(value)} characters (at most "
+                f"{max_chars}; VOICEMILL_CAMPAIGN_RECIPIENTS_MAX_CELL_CHARS)",
+                None,
+            )
+    return None
+
+
+def _printable(text: str, limit: int = MAX_RECIPIENT_ID_CHARS) -> str:
+    """``text`` with control characters escaped (``\\x00``), cut to ``limit``: safe for
+    logs, reports and PostgreSQL text (which refuses NUL)."""
+    escaped = "".join(
+        ch if unicodedata.category(ch) not in _INVALID_ID_CATEGORIES else _escape(ch)
+        for ch in text[:limit]
+    )
+    return escaped + ("…" if len(text) > limit else "")
 
 
 def _recipient_id_problem(recipient_id: str | None) -> _Problem | None:

@@ -37,6 +37,8 @@ class CampaignRecord(BaseModel):
     submitted_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    failure_reason: str | None = None  # why a failed campaign failed (a stable code)
+    failure_detail: str | None = None
 
 
 class DeliveryRecord(BaseModel):

@@ -24,10 +24,13 @@ On top of Jinja's defaults this environment:
   output itself (:data:`MAX_RENDER_CHARS`, checked while streaming);
 * makes ``range()`` over the cap a ``SecurityError`` rather than ``OverflowError``.
 
-The sandbox is the boundary against code execution and data access. It does not
-bound CPU time (an operator can still write deeply nested loops that print
-nothing); templates come from the operator's spec, and the worker's own time limit
-is the backstop for that.
+The sandbox is the boundary against code execution and data access. It cannot
+bound every allocation or CPU second (nested loops that print nothing, ``replace``
+chains, ``~`` doubling): campaigns therefore render in a child process under memory
+and wall-clock limits (:mod:`.render_process`). Templates are also checked before
+parsing: Jinja's parser recurses once per nested bracket or block, so a few hundred
+``(`` would raise ``RecursionError``; nesting deeper than
+:data:`MAX_TEMPLATE_NESTING` is refused as ``template_too_complex``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ from voicemill.campaign.spec import CampaignSpec
 
 __all__ = [
     "MAX_RENDER_CHARS",
+    "MAX_TEMPLATE_NESTING",
     "collapse_whitespace",
+    "compile_template",
     "compile_templates",
     "render_text",
     "sandbox_environment",
@@ -56,6 +61,12 @@ __all__ = [
 ]
 
 MAX_RENDER_CHARS = 100_000  # raw output of one render, before whitespace collapsing
+MAX_TEMPLATE_NESTING = 32  # brackets and blocks inside each other; real templates use < 5
+_OPENERS = frozenset({"(", "[", "{"})
+_CLOSERS = frozenset({")", "]", "}"})
+_BLOCK_TAGS = frozenset(
+    {"if", "for", "macro", "call", "filter", "with", "block", "autoescape", "trans"}
+)
 _MAX_FORMAT_WIDTH = 1000
 _MAX_POWER_BITS = 4096
 _REMOVED_GLOBALS = ("lipsum",)
@@ -97,15 +108,21 @@ class _CampaignSandbox(ImmutableSandboxedEnvironment):
 
 def _check_repetition(left: Any, right: Any) -> None:
     for seq, times in ((left, right), (right, left)):
-        if (
-            isinstance(seq, str | list | tuple)
-            and isinstance(times, int)
-            and len(seq) * max(times, 0) > MAX_RENDER_CHARS
-        ):
-            raise SecurityError(
-                f"repeating a sequence of {len(seq)} items {times} times exceeds "
-                f"the sandbox limit of {MAX_RENDER_CHARS}"
-            )
+        if isinstance(seq, str | list | tuple) and isinstance(times, int):
+            size = _size(seq) * max(times, 0)
+            if size > MAX_RENDER_CHARS:
+                raise SecurityError(
+                    f"repeating a sequence of size {_size(seq)} {times} times exceeds "
+                    f"the sandbox limit of {MAX_RENDER_CHARS}"
+                )
+
+
+def _size(seq: str | list | tuple) -> int:
+    """Characters of a string; for a list, its items' sizes (``['x' * 1000] * 1000``
+    is a million characters once joined, not a thousand items)."""
+    if isinstance(seq, str):
+        return len(seq)
+    return sum(len(item) if isinstance(item, str | list | tuple) else 1 for item in seq)
 
 
 def _check_power(base: Any, exponent: Any) -> None:
@@ -164,35 +181,75 @@ def compile_templates(spec: CampaignSpec) -> dict[str, jinja2.Template]:
     """Compile every template of a :class:`~voicemill.campaign.spec.CampaignSpec`.
 
     Returns ``{template_id: Template}``; each template's ``name`` is its id. Raises
-    ``CampaignError("template_syntax")`` naming the template and line of the first
-    syntax error (templates are checked in spec order).
+    ``CampaignError`` (``template_syntax`` naming the template and line, or
+    ``template_too_complex``) for the first bad template in spec order.
     """
-    compiled: dict[str, jinja2.Template] = {}
-    for template in spec.templates:
-        compiled[template.id] = _compile(template.text, template.id)
-    return compiled
+    return {t.id: compile_template(t.text, t.id) for t in spec.templates}
 
 
-def _compile(source: str, template_id: str | None) -> jinja2.Template:
+def compile_template(source: str, template_id: str | None = None) -> jinja2.Template:
+    """One template, its nesting checked before Jinja parses it."""
     label = f"template {template_id!r}" if template_id else "template"
+    _check_nesting(source, label)
     try:
         code = _ENV.compile(source, name=template_id)
     except TemplateSyntaxError as exc:
         raise CampaignError(
             "template_syntax", f"{label} has a syntax error on line {exc.lineno}: {exc.message}"
         ) from exc
+    except (RecursionError, SyntaxError) as exc:  # a backstop: _check_nesting refuses these
+        # (Python itself refuses code nested over 100 blocks deep: IndentationError.)
+        raise CampaignError("template_too_complex", f"{label} is nested too deeply") from exc
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
+
+
+def _check_nesting(source: str, label: str) -> None:
+    """Refuse brackets or blocks nested deeper than :data:`MAX_TEMPLATE_NESTING`,
+    counted on Jinja's (iterative) lexer, so the recursive parser never sees them.
+    Unary chains (``not not not x``, ``- - - 1``) count as nesting too."""
+    depth = unary = 0
+    block_start = False
+    try:
+        for _, kind, value in _ENV.lex(source):
+            if kind == "whitespace":
+                continue
+            if (kind == "name" and value == "not") or (kind == "operator" and value in "-+"):
+                unary += 1  # binary +/- inflate this only by one per operand
+            else:
+                unary = 0
+            if kind == "operator" and value in _OPENERS:
+                depth += 1
+            elif kind == "operator" and value in _CLOSERS:
+                depth = max(depth - 1, 0)
+            elif block_start and kind == "name":
+                if value in _BLOCK_TAGS:
+                    depth += 1
+                elif value.startswith("end"):
+                    depth = max(depth - 1, 0)
+            block_start = kind == "block_begin"
+            if depth + unary > MAX_TEMPLATE_NESTING:
+                raise CampaignError(
+                    "template_too_complex",
+                    f"{label} nests brackets or blocks more than {MAX_TEMPLATE_NESTING} deep",
+                )
+    except TemplateSyntaxError as exc:
+        raise CampaignError(
+            "template_syntax", f"{label} has a syntax error on line {exc.lineno}: {exc.message}"
+        ) from exc
 
 
 def template_variables(template_source: str) -> set[str]:
     """Names a template reads from the recipient row (Jinja globals such as ``range``
     excluded). Includes names only tested with ``is defined``: those are optional."""
+    _check_nesting(template_source, "template")
     try:
         ast = _ENV.parse(template_source)
     except TemplateSyntaxError as exc:
         raise CampaignError(
             "template_syntax", f"template has a syntax error on line {exc.lineno}: {exc.message}"
         ) from exc
+    except RecursionError as exc:
+        raise CampaignError("template_too_complex", "template is nested too deeply") from exc
     return set(meta.find_undeclared_variables(ast)) - set(_ENV.globals)
 
 
@@ -207,8 +264,9 @@ def render_text(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     Raises ``CampaignError`` with ``missing_variable`` (the detail names it),
     ``sandbox_violation`` (``SecurityError``: unsafe attribute, unbounded range,
     oversized repetition or format), ``text_too_long`` (raw output over
-    :data:`MAX_RENDER_CHARS`) or ``render_failed`` (any other exception, e.g.
-    ``1 / 0``).
+    :data:`MAX_RENDER_CHARS`), ``render_memory`` (``MemoryError``: the limits of
+    :mod:`.render_process`), ``template_too_complex`` (macro recursion) or
+    ``render_failed`` (any other exception, e.g. ``1 / 0``).
     """
     label = f"template {template.name!r}" if template.name else "template"
     chunks: list[str] = []
@@ -224,6 +282,10 @@ def render_text(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
             chunks.append(chunk)
     except CampaignError:
         raise
+    except MemoryError as exc:
+        raise CampaignError("render_memory", f"{label} needed more memory than allowed") from exc
+    except RecursionError as exc:
+        raise CampaignError("template_too_complex", f"{label} recursed too deeply") from exc
     except SecurityError as exc:
         raise CampaignError("sandbox_violation", f"{label} was blocked: {exc}") from exc
     except UndefinedError as exc:

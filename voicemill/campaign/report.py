@@ -21,7 +21,6 @@ import io
 import json
 import math
 import os
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from voicemill.audio.atomic import temporary_sibling
 from voicemill.campaign.records import CampaignRecord, DeliveryRecord, DurationStats
 
 if TYPE_CHECKING:
@@ -169,7 +169,12 @@ def write_report(
     paths = {name: out / name for name in (PARQUET_NAME, CSV_NAME, HISTOGRAM_NAME, HTML_NAME)}
 
     _write_atomic(paths[PARQUET_NAME], lambda tmp: frame.to_parquet(tmp, index=False))
-    _write_atomic(paths[CSV_NAME], lambda tmp: frame.to_csv(tmp, index=False))
+    # CRLF rows (RFC 4180): Python's csv quotes a cell holding any line-terminator
+    # character, so a lone "\r" in a cell (data, as everything here) stays in its cell.
+    _write_atomic(
+        paths[CSV_NAME],
+        lambda tmp: spreadsheet_frame(frame).to_csv(tmp, index=False, lineterminator="\r\n"),
+    )
     durations = _published_durations(rows)
     png = _histogram_png(durations, totals.duration)
     _write_atomic(paths[HISTOGRAM_NAME], lambda tmp: tmp.write_bytes(png))
@@ -263,8 +268,33 @@ def _display(value: Any) -> str:
     return str(value)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @``, a tab or
+    a carriage return (OWASP's CSV injection list) gets a leading ``'``, which
+    Excel, LibreOffice and Google Sheets show as text. Recipient and template ids
+    are data from the operator's CRM and may be ``=HYPERLINK(...)``. Numbers are not
+    text and stay as they are; the Parquet table keeps every value unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell passed through :func:`spreadsheet_safe`."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_string_dtype(out[column]) or out[column].dtype == object:
+            out[column] = out[column].astype(object).map(spreadsheet_safe)
+    return out
+
+
 def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = temporary_sibling(target)
     try:
         write(tmp)
         os.replace(tmp, target)

@@ -7,6 +7,13 @@ both parsers would otherwise keep the last value without a word. Every problem i
 :class:`~voicemill.campaign.errors.CampaignError` whose detail lists each offending
 field, so an operator can fix the file in one pass.
 
+Specs come from inbox drops, so the file is bounded before it is parsed
+(:class:`SpecLimits`: its size, and the nesting of its lists and mappings, counted on
+the JSON text or the YAML event stream without building anything, because both
+parsers recurse per level). YAML aliases are refused (``&a [*a, *a, ...]`` expands
+exponentially; a spec has no use for them). Only regular files are read: a FIFO
+would block the reader forever.
+
 The spec's :attr:`CampaignSpec.fingerprint` (sha256 of its canonical JSON) lets runs
 tell "the same campaign again" from "the campaign changed".
 """
@@ -16,10 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,10 +45,14 @@ from pydantic import (
 
 from voicemill.campaign.errors import CampaignError
 
+if TYPE_CHECKING:
+    from voicemill.settings import Settings
+
 __all__ = [
     "CampaignError",
     "CampaignSpec",
     "ScheduleWindow",
+    "SpecLimits",
     "TemplateSpec",
     "TextLimits",
     "load_campaign_spec",
@@ -201,24 +215,51 @@ class CampaignSpec(_Frozen):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def load_campaign_spec(path: str | Path) -> CampaignSpec:
+@dataclass(frozen=True)
+class SpecLimits:
+    """Bounds checked before a spec is parsed (settings ``VOICEMILL_CAMPAIGN_SPEC_*``)."""
+
+    max_bytes: int = 1024 * 1024
+    max_nesting: int = 20
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SpecLimits:
+        from voicemill.settings import get_settings
+
+        settings = settings or get_settings()
+        return cls(
+            max_bytes=settings.campaign_spec_max_bytes,
+            max_nesting=settings.campaign_spec_max_nesting,
+        )
+
+
+def load_campaign_spec(path: str | Path, limits: SpecLimits | None = None) -> CampaignSpec:
     """Read a campaign spec from ``.yaml``/``.yml`` or ``.json``.
 
-    Raises ``CampaignError`` with ``spec_unreadable`` (missing file, unknown suffix,
-    not UTF-8, not parseable) or ``spec_invalid`` (not a mapping, duplicate keys,
-    failed validation; the detail lists every ``field.path: message``).
+    Raises ``CampaignError`` with ``spec_unreadable`` (missing or not a regular file,
+    unknown suffix, not UTF-8, not parseable), ``spec_too_large`` (over
+    ``limits.max_bytes``), ``spec_too_complex`` (nested deeper than
+    ``limits.max_nesting``, or YAML aliases) or ``spec_invalid`` (not a mapping,
+    duplicate keys, failed validation; the detail lists every ``field.path: message``).
     """
     path = Path(path)
+    limits = limits or SpecLimits()
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
         raise CampaignError(
             "spec_unreadable", f"campaign spec {path.name}: use a .yaml, .yml or .json file"
         )
+    raw = _read_bounded(path, limits.max_bytes)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CampaignError("spec_unreadable", f"cannot read campaign spec {path}: {exc}") from exc
-    data = _parse_json(text, path) if suffix == ".json" else _parse_yaml(text, path)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CampaignError("spec_unreadable", f"campaign spec {path.name}: {exc}") from exc
+    if suffix == ".json":
+        _check_json_nesting(text, path, limits.max_nesting)
+        data = _parse_json(text, path)
+    else:
+        _check_yaml_events(text, path, limits.max_nesting)
+        data = _parse_yaml(text, path)
     if not isinstance(data, dict):
         raise CampaignError(
             "spec_invalid",
@@ -229,6 +270,82 @@ def load_campaign_spec(path: str | Path) -> CampaignSpec:
     except ValidationError as exc:
         raise CampaignError(
             "spec_invalid", f"campaign spec {path.name}: {format_validation_error(exc)}"
+        ) from exc
+
+
+def _read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes: a regular file (not a link, FIFO or device) of bounded size."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CampaignError(
+                "spec_unreadable", f"campaign spec {path.name} is not a regular file"
+            )
+        if info.st_size > max_bytes:
+            raise CampaignError(
+                "spec_too_large",
+                f"campaign spec {path.name} has {info.st_size} bytes (at most {max_bytes})",
+            )
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise CampaignError("spec_unreadable", f"cannot read campaign spec {path}: {exc}") from exc
+    if len(raw) > max_bytes:  # it grew since lstat
+        raise CampaignError(
+            "spec_too_large", f"campaign spec {path.name} has more than {max_bytes} bytes"
+        )
+    return raw
+
+
+def _too_deep(path: Path, max_nesting: int) -> CampaignError:
+    return CampaignError(
+        "spec_too_complex",
+        f"campaign spec {path.name} nests lists or mappings more than {max_nesting} deep",
+    )
+
+
+def _check_json_nesting(text: str, path: Path, max_nesting: int) -> None:
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_nesting:
+                raise _too_deep(path, max_nesting)
+        elif ch in "]}":
+            depth -= 1
+
+
+def _check_yaml_events(text: str, path: Path, max_nesting: int) -> None:
+    """Walk the YAML event stream (the parser is iterative; the composer recurses)."""
+    import yaml
+
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise CampaignError(
+                    "spec_too_complex", f"campaign spec {path.name} uses YAML aliases (*name)"
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_nesting:
+                    raise _too_deep(path, max_nesting)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise CampaignError(
+            "spec_unreadable", f"campaign spec {path.name} is not valid YAML: {exc}"
         ) from exc
 
 
@@ -263,6 +380,8 @@ def _parse_json(text: str, path: Path) -> Any:
         ) from exc
     except ValueError as exc:
         raise CampaignError("spec_unreadable", f"campaign spec {path.name}: {exc}") from exc
+    except RecursionError as exc:  # a backstop: _check_json_nesting refuses it first
+        raise CampaignError("spec_too_complex", f"campaign spec {path.name} is too deep") from exc
 
 
 def _parse_yaml(text: str, path: Path) -> Any:
@@ -291,3 +410,5 @@ def _parse_yaml(text: str, path: Path) -> Any:
         raise CampaignError(
             "spec_unreadable", f"campaign spec {path.name} is not valid YAML: {exc}"
         ) from exc
+    except RecursionError as exc:  # a backstop: _check_yaml_events refuses it first
+        raise CampaignError("spec_too_complex", f"campaign spec {path.name} is too deep") from exc

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +36,7 @@ import fsspec
 from fsspec.core import split_protocol
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from voicemill.audio.atomic import remove_stale_siblings, temporary_sibling
+from voicemill.audio.atomic import locked_temporary, remove_stale_siblings, temporary_sibling
 from voicemill.errors import RejectedInput
 
 _PROBE_NAME = ".voicemill-write-check"
@@ -278,27 +277,28 @@ def _check_key(key: str) -> None:
 
 def _put_local(path: Path, data: bytes, digest: str) -> bool:
     # A writer killed mid-write (a crashed delivery, later retried) leaves its temporary
-    # file: whoever writes the key next removes the ones older than its own attempt.
-    started = time.time() - 1.0
+    # file; whoever writes the key next removes the ones no live writer holds.
     if (
         path.is_file()
         and path.stat().st_size == len(data)
         and hashlib.sha256(path.read_bytes()).hexdigest() == digest
     ):
-        remove_stale_siblings(path, started)
+        remove_stale_siblings(path)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    try:
-        with tmp.open("xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    remove_stale_siblings(path, started)
+    for attempt in range(3):
+        try:
+            with locked_temporary(path) as (tmp, handle):
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            break
+        except FileNotFoundError:
+            # A sweeper took the file between its creation and its lock: write again.
+            if attempt == 2:
+                raise
+    remove_stale_siblings(path)
     return True
 
 

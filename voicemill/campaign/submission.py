@@ -5,22 +5,29 @@ the recipients file) and in the ``campaigns`` table with both files' hashes. Sub
 the same files again is a no-op; other files under the same id are refused
 (``campaign_exists``): a campaign's content never changes under its partition, so its
 deliveries and audit trail always describe one set of inputs.
+
+Submission checks what can be checked without loading the rows (the spec, the
+templates' syntax, the recipients header or Parquet footer, every size limit): it runs
+in the inbox sensor, which must stay small and quick whatever is dropped. Inbox files
+must be regular files in the folder itself: a symbolic link could make the platform
+read (and copy into the campaign) any file its account can read.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voicemill.campaign.audit import upsert_campaign
 from voicemill.campaign.errors import CampaignError
-from voicemill.campaign.recipients import load_recipients
+from voicemill.campaign.recipients import RecipientLimits, check_recipients_file
 from voicemill.campaign.records import CampaignRecord
 from voicemill.campaign.render import compile_templates
-from voicemill.campaign.spec import CampaignSpec, load_campaign_spec
+from voicemill.campaign.spec import CampaignSpec, SpecLimits, load_campaign_spec
 from voicemill.release.records import sha256_file
 
 if TYPE_CHECKING:
@@ -38,9 +45,9 @@ def submit_campaign(
     Raises :class:`CampaignError` for an invalid spec, an unreadable recipients file
     (or one without ``recipient_id``), or an id already used by other content.
     """
-    spec = load_campaign_spec(spec_path)
+    spec = load_campaign_spec(spec_path, SpecLimits.from_settings())
     compile_templates(spec)  # template syntax errors are refused here, before anything runs
-    load_recipients(recipients_path)  # readable, with a recipient_id column
+    check_recipients_file(recipients_path, RecipientLimits.from_settings())
     folder = root / spec.campaign_id
     recipients_copy = folder / f"recipients{recipients_path.suffix.lower()}"
     record = CampaignRecord(
@@ -60,10 +67,32 @@ def submit_campaign(
 
 
 def find_campaign_files(folder: Path) -> tuple[Path, Path] | None:
-    """(spec, recipients) in an inbox folder, or None until both are there."""
-    spec = next((folder / n for n in SPEC_NAMES if (folder / n).is_file()), None)
-    recipients = next((folder / n for n in RECIPIENTS_NAMES if (folder / n).is_file()), None)
+    """(spec, recipients) in an inbox folder, or None until both are there.
+
+    Raises ``CampaignError("inbox_not_regular")`` when the folder or one of the names
+    is a symbolic link, FIFO or device rather than a plain folder and files.
+    """
+    if folder.is_symlink():
+        raise CampaignError("inbox_not_regular", f"inbox entry {folder.name!r} is a link")
+    spec = _regular(folder, SPEC_NAMES)
+    recipients = _regular(folder, RECIPIENTS_NAMES)
     return (spec, recipients) if spec and recipients else None
+
+
+def _regular(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        path = folder / name
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            kind = "a link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise CampaignError(
+                "inbox_not_regular", f"{folder.name}/{name} is {kind}; drop the file itself"
+            )
+        return path
+    return None
 
 
 def recipients_path(record: CampaignRecord) -> Path:

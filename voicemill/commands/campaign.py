@@ -98,6 +98,8 @@ def _print_status(campaign_id: str) -> None:
     except CampaignError as exc:
         raise click.ClickException(f"{exc.reason}: {exc.detail}") from exc
     click.echo(format_summary(record, campaign_totals(rows)))
+    if record.failure_reason:
+        click.echo(f"failed: {record.failure_reason}: {record.failure_detail}")
     report = _campaigns().campaign_dir(campaign_id) / "report" / "report.html"
     if report.is_file():
         click.echo(f"report: {report}")

@@ -40,18 +40,33 @@ def server_command(
     workers: int = 1,
     settings: Settings | None = None,
 ) -> list[str]:
+    """``mlflow server``'s argv: no secrets in it (any local account can read argv with
+    ``ps``); the store URL, which may carry the database password, travels in the
+    environment (:func:`server_environment`)."""
     settings = settings or get_settings()
     root = store.artifact_root(settings)
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     return [
         mlflow, "server",
-        "--backend-store-uri", store.tracking_uri(settings),
         "--default-artifact-root", root,
         "--artifacts-destination", root,
         "--host", host,
         "--port", str(port),
         "--workers", str(workers),
     ]  # fmt: skip
+
+
+def server_environment(settings: Settings | None = None) -> dict[str, str]:
+    """The server's environment: ours, the fixed settings above and the store URL
+    (``MLFLOW_BACKEND_STORE_URI``, which ``mlflow server`` reads for
+    ``--backend-store-uri``). A process's environment is readable only by its own
+    account and root, unlike its argv."""
+    settings = settings or get_settings()
+    return {
+        **os.environ,
+        **SERVER_ENVIRONMENT,
+        "MLFLOW_BACKEND_STORE_URI": store.tracking_uri(settings),
+    }
 
 
 def start_server(
@@ -66,7 +81,7 @@ def start_server(
     store.ensure_schema(settings=settings)
     return subprocess.Popen(
         server_command(host=host, port=port, settings=settings),
-        env={**os.environ, **SERVER_ENVIRONMENT},
+        env=server_environment(settings),
         stdin=subprocess.DEVNULL,
         stdout=log_file,
         stderr=subprocess.STDOUT if log_file is not None else None,

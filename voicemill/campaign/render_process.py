@@ -1,0 +1,251 @@
+"""Render recipients' texts in a child process with real memory and time limits.
+
+The Jinja sandbox (:mod:`.render`) stops code execution and bounds what it can see
+(repetition, ``range``, format widths, emitted characters), but a template is a
+program: ``(['x' * 1000] * 1000) | join | replace('x', 'xx') ...``, doubling with
+``~``, nested loops or macro recursion can still allocate gigabytes or spin, and no
+per-operation check catches every way. So rendering runs where it cannot hurt the
+run that asked for it: a child Python process (``python -m
+voicemill.campaign.render_process``) under ``RLIMIT_AS`` (its address space, so a
+runaway allocation raises ``MemoryError`` inside the child), answered row by row over
+pipes with a wall-clock limit per row. A row that times out or kills the child is
+rejected with ``render_timeout``/``render_crashed``/``render_memory``; the child is
+restarted and the next row goes on.
+
+The child also computes each text's spoken form (:func:`.keys.spoken_form`), the
+normalizer's input that huge numbers and odd inputs can break: a failure there is the
+row's ``text_unspeakable``, not the campaign's.
+
+The protocol is one JSON object per line. The first line to a new child carries the
+spec's templates; then one request per row, one answer per row. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from voicemill.campaign.errors import CampaignError
+
+if TYPE_CHECKING:
+    from voicemill.campaign.spec import CampaignSpec
+    from voicemill.settings import Settings
+
+__all__ = ["RenderLimits", "RenderProcess", "RenderedText"]
+
+_START_TIMEOUT_S = 30.0  # a cold child imports jinja2, pydantic and num2words
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Per-row wall clock and the child's address-space limit."""
+
+    timeout_s: float = 2.0
+    memory_mb: int = 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> RenderLimits:
+        from voicemill.settings import get_settings
+
+        settings = settings or get_settings()
+        return cls(
+            timeout_s=settings.campaign_render_timeout_s,
+            memory_mb=settings.campaign_render_memory_mb,
+        )
+
+
+@dataclass(frozen=True)
+class RenderedText:
+    """A row's rendered text (whitespace-collapsed) and its spoken form."""
+
+    text: str
+    spoken: str
+
+
+class RenderProcess:
+    """A long-lived child that renders rows of one spec; restarted after a bad row.
+
+    Use as a context manager; :meth:`render` returns :class:`RenderedText` or raises
+    :class:`CampaignError` with the row's reason.
+    """
+
+    def __init__(self, spec: CampaignSpec, limits: RenderLimits | None = None) -> None:
+        self._setup = json.dumps(
+            {
+                "templates": {t.id: t.text for t in spec.templates},
+                "language": spec.language,
+            }
+        )
+        self.limits = limits or RenderLimits()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
+        self.restarts = 0
+
+    def __enter__(self) -> RenderProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def render(self, template_id: str, variables: Mapping[str, str]) -> RenderedText:
+        """Render one row; raises ``CampaignError`` with the row's reason."""
+        request = json.dumps({"template": template_id, "variables": dict(variables)})
+        answer = self._ask(request.encode("utf-8", "surrogatepass") + b"\n")
+        if answer.get("ok"):
+            return RenderedText(text=answer["text"], spoken=answer["spoken"])
+        raise CampaignError(str(answer["reason"]), str(answer["detail"]))
+
+    # -- the child ---------------------------------------------------------------------
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voicemill.campaign.render_process", str(self.limits.memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        self._proc, self._buffer = proc, b""
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(self._setup.encode() + b"\n")
+            proc.stdin.flush()
+            ready = self._read_line(proc, _START_TIMEOUT_S)
+        except (BrokenPipeError, TimeoutError) as exc:
+            self.close()
+            raise CampaignError(
+                "render_unavailable", f"the template renderer did not start: {exc}"
+            ) from exc
+        if ready is None or not json.loads(ready).get("ready"):
+            self.close()
+            raise CampaignError("render_unavailable", "the template renderer did not start")
+        return proc
+
+    def _ask(self, line: bytes) -> dict[str, Any]:
+        proc = self._proc if self._proc is not None and self._proc.poll() is None else None
+        if proc is None:
+            self.close()
+            proc = self._start()
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            answer = self._read_line(proc, self.limits.timeout_s)
+        except TimeoutError:
+            self._restart()
+            raise CampaignError(
+                "render_timeout",
+                f"rendering took longer than {self.limits.timeout_s:g} s and was stopped",
+            ) from None
+        except BrokenPipeError:
+            answer = None
+        if answer is None:  # the child died: killed by the kernel, or an abort
+            self._restart()
+            raise CampaignError(
+                "render_crashed",
+                f"the renderer stopped while rendering this row (memory limit "
+                f"{self.limits.memory_mb} MB)",
+            )
+        result: dict[str, Any] = json.loads(answer)
+        if result.get("restart"):  # MemoryError: the child's heap may be fragmented
+            self._restart()
+        return result
+
+    def _restart(self) -> None:
+        self.close()
+        self.restarts += 1
+
+    def _read_line(self, proc: subprocess.Popen[bytes], timeout_s: float) -> bytes | None:
+        """One line from the child, None at EOF; ``TimeoutError`` past ``timeout_s``."""
+        stdout: IO[bytes] = proc.stdout  # type: ignore[assignment]
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no answer within {timeout_s:g} s")
+            readable, _, _ = select.select([stdout], [], [], left)
+            if not readable:
+                continue
+            chunk = os.read(stdout.fileno(), 1 << 16)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+
+def _serve(memory_mb: int) -> None:
+    """The child's loop: limits first, then imports, then one answer per request."""
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sys.setrecursionlimit(2000)
+
+    from voicemill.campaign.keys import spoken_form
+    from voicemill.campaign.render import compile_template, render_text
+
+    out = sys.stdout.buffer
+    setup = json.loads(sys.stdin.buffer.readline())
+    language = setup["language"]
+    templates = {tid: compile_template(text, tid) for tid, text in setup["templates"].items()}
+    out.write(b'{"ready": true}\n')
+    out.flush()
+    for line in sys.stdin.buffer:
+        answer: dict[str, Any]
+        try:
+            request = json.loads(line)
+            text = render_text(templates[request["template"]], request["variables"])
+            answer = {"ok": True, "text": text}
+            try:
+                answer["spoken"] = spoken_form(text, language)
+            except (MemoryError, RecursionError):
+                raise
+            except Exception as exc:
+                answer = {
+                    "ok": False,
+                    "reason": "text_unspeakable",
+                    "detail": f"the text cannot be normalized for speech: "
+                    f"{type(exc).__name__}: {str(exc)[:200]}",
+                }
+        except CampaignError as exc:
+            answer = {"ok": False, "reason": exc.reason, "detail": exc.detail}
+        except MemoryError:
+            answer = {
+                "ok": False,
+                "reason": "render_memory",
+                "detail": f"rendering needed more than the renderer's {memory_mb} MB",
+                "restart": True,
+            }
+        except RecursionError:
+            answer = {
+                "ok": False,
+                "reason": "template_too_complex",
+                "detail": "rendering recursed too deeply",
+                "restart": True,
+            }
+        out.write(json.dumps(answer, ensure_ascii=True).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
