@@ -352,7 +352,7 @@ with warnings.catch_warnings():
         from voicemill.evaluation import UtteranceScores
         from voicemill.release.gate import GateConfig, evaluate_gate
         from voicemill.release.records import read_record, voice_dir
-        from voicemill.release.registry import CHAMPION, alias_version, record_gate_failure
+        from voicemill.release.registry import CHAMPION, alias_version, record_gate_verdict
 
         dataset_id = context.partition_key
         folder = voice_dir(base.root, dataset_id)
@@ -379,14 +379,15 @@ with warnings.catch_warnings():
             challenger, champion_scores, GateConfig.model_validate(config.model_dump())
         )
         context.log.info(decision.summary())
-        if not decision.passed and champion != version:
+        if champion != version:  # voice_champion promotes only on a recorded pass
             with postgres.connect() as conn:
-                record_gate_failure(
+                record_gate_verdict(
                     conn,
                     name=name,
                     version=version,
+                    passed=decision.passed,
                     actor=f"dagster:{context.run.run_id[:8]}",
-                    reason="; ".join(c.name for c in decision.failures()),
+                    reason="; ".join(c.name for c in decision.failures()) or "passed",
                     details=decision.model_dump(mode="json"),
                 )
         return dg.AssetCheckResult(
@@ -424,7 +425,7 @@ def voice_champion(
         save_profile,
     )
     from voicemill.release.records import read_record, sha256_file, voice_dir
-    from voicemill.release.registry import CHAMPION, alias_version, promote
+    from voicemill.release.registry import CHAMPION, alias_version, gate_verdict, promote
 
     dataset_id = context.partition_key
     folder = voice_dir(base.root, dataset_id)
@@ -440,6 +441,14 @@ def voice_champion(
         except ProfileError:
             presets = DEFAULT_USE_CASE_PRESETS
         previous = alias_version(client, name, CHAMPION)
+        # Materialized alone (or after release.json was rewritten), the asset must not
+        # promote what the gate did not pass: the verdict is re-read for this version.
+        if previous != version and gate_verdict(conn, name, version) is not True:
+            raise dg.Failure(
+                f"gate_not_passed: {name} v{version} has no passing release-gate verdict; "
+                "run challenger_earns_champion (job train_voice) on it first",
+                allow_retries=False,
+            )
         if previous != version:
             promote(
                 client,

@@ -67,7 +67,10 @@ class Settings(BaseSettings):
     )
     # Limits on what campaign operators and inbox drops feed in (README: Security).
     campaign_render_timeout_s: float = Field(
-        default=2.0, gt=0, le=60, description="Wall clock one recipient's template may take."
+        default=2.0,
+        gt=0,
+        le=60,
+        description="CPU seconds one recipient's render may take (10x that in wall clock).",
     )
     campaign_render_memory_mb: int = Field(
         default=1024, ge=256, description="Address space of the template-rendering process."

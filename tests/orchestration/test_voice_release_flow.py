@@ -55,6 +55,27 @@ def _run(job: str, partition: str | None, ops: dict):
     )
 
 
+def _alias_events(name: str) -> list[dict]:
+    from voicemill.db.catalog import connect
+    from voicemill.release.audit import alias_history
+
+    with connect() as conn:
+        return alias_history(conn, name)
+
+
+def _materialize_alone(asset: str, partition: str):
+    import dagster as dg
+
+    from voicemill.orchestration.definitions import defs
+
+    return defs.resolve_job_def("train_voice").execute_in_process(
+        partition_key=partition,
+        instance=dg.DagsterInstance.get(),
+        asset_selection=[dg.AssetKey(asset)],
+        raise_on_error=False,
+    )
+
+
 def _voice_ops(seed: int, gate: dict) -> dict:
     return {
         "voice_model": {
@@ -148,6 +169,15 @@ def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
     with connect() as conn:
         failed = [e for e in alias_history(conn, name) if e["action"] == "gate_failed"]
     assert [e["version"] for e in failed] == ["2"] and "dnsmos" in failed[0]["reason"]
+    passed = [e for e in _alias_events(name) if e["action"] == "gate_passed"]
+    assert [e["version"] for e in passed] == ["1"]  # the first voice's absolute floors
+
+    # voice_champion materialized on its own (release.json names v2) must not promote it.
+    alone = _materialize_alone("voice_champion", dataset_id)
+    assert not alone.success
+    failure = next(e for e in alone.all_events if e.is_step_failure)
+    assert "gate_not_passed" in failure.event_specific_data.error.message
+    assert alias_version(client, name, CHAMPION) == "1"
 
 
 def test_invalid_launch_config_fails_before_training(dataset_id: str, base_run) -> None:

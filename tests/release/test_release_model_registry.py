@@ -15,10 +15,11 @@ from voicemill.release.registry import (
     RegistryError,
     alias_version,
     champion_stack,
+    gate_verdict,
     list_models,
     list_versions,
     promote,
-    record_gate_failure,
+    record_gate_verdict,
     register_voice,
     rollback,
 )
@@ -97,14 +98,19 @@ def test_a_failed_gate_keeps_the_challenger_and_records_why(client, registered) 
     name, _ = registered
     with connect() as conn:
         promote(client, conn, name=name, version="1", actor="ci", reason="first")
-        record_gate_failure(
+        assert gate_verdict(conn, name, "3") is None  # never gated
+        record_gate_verdict(conn, name=name, version="3", passed=True, actor="ci", reason="ok")
+        record_gate_verdict(
             conn,
             name=name,
             version="3",
+            passed=False,
             actor="ci",
             reason="cer regressed",
             details={"checks": ["primary_error vs champion"]},
         )
+        assert gate_verdict(conn, name, "3") is False  # the latest verdict counts
+        assert gate_verdict(conn, name, "1") is None
     assert alias_version(client, name, CHAMPION) == "1"
     assert alias_version(client, name, CHALLENGER) == "3"
     with connect() as conn:

@@ -46,7 +46,7 @@ class SpeechJob:
         """Streamed audio is vocoded in token chunks (``chunked``): cached apart from
         whole renders."""
         from voicemill.campaign.cache import request_key
-        from voicemill.campaign.delivery import spoken_form
+        from voicemill.campaign.keys import spoken_form
 
         profile = self.voice.profile
         return request_key(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.types.json import Jsonb
 
-AliasAction = Literal["register", "promote", "rollback", "gate_failed"]
+AliasAction = Literal["register", "promote", "rollback", "gate_failed", "gate_passed"]
 
 
 def record_alias_event(

@@ -127,17 +127,30 @@ def promote(
     return previous
 
 
-def record_gate_failure(
+def record_gate_verdict(
     conn: psycopg.Connection,
     *,
     name: str,
     version: str,
+    passed: bool,
     actor: str,
     reason: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """A challenger that did not earn champion: it stays challenger, and the why is kept."""
-    _audit(conn, name, CHALLENGER, "gate_failed", version, None, actor, reason, details)
+    """The release gate's verdict on a version, with the statistics behind it. A failed
+    challenger stays challenger; :func:`gate_verdict` is what promotion asks."""
+    action: AliasAction = "gate_passed" if passed else "gate_failed"
+    _audit(conn, name, CHALLENGER, action, version, None, actor, reason, details)
+
+
+def gate_verdict(conn: psycopg.Connection, name: str, version: str) -> bool | None:
+    """Whether the latest gate verdict on exactly this version passed; None if never gated."""
+    row = conn.execute(
+        "SELECT action FROM model_alias_events WHERE model_name = %s AND version = %s "
+        "AND action IN ('gate_passed', 'gate_failed') ORDER BY event_id DESC LIMIT 1",
+        (name, version),
+    ).fetchone()
+    return None if row is None else row["action"] == "gate_passed"
 
 
 def rollback(

@@ -1,4 +1,4 @@
-"""Campaigns: why a campaign failed (a stable reason code and a detail sentence).
+"""Campaigns: why a campaign failed; release gates: passing verdicts are recorded too.
 
 Revision ID: 0005
 Revises: 0004
@@ -26,7 +26,23 @@ def upgrade() -> None:
     )
 
 
+    # voice_champion promotes only a version whose latest gate verdict passed.
+    op.drop_constraint("ck_model_alias_events_action", "model_alias_events", type_="check")
+    op.create_check_constraint(
+        "ck_model_alias_events_action",
+        "model_alias_events",
+        "action IN ('register', 'promote', 'rollback', 'gate_failed', 'gate_passed')",
+    )
+
+
 def downgrade() -> None:
+    op.execute("DELETE FROM model_alias_events WHERE action = 'gate_passed'")
+    op.drop_constraint("ck_model_alias_events_action", "model_alias_events", type_="check")
+    op.create_check_constraint(
+        "ck_model_alias_events_action",
+        "model_alias_events",
+        "action IN ('register', 'promote', 'rollback', 'gate_failed')",
+    )
     op.drop_constraint("ck_campaigns_failure", "campaigns", type_="check")
     op.drop_column("campaigns", "failure_detail")
     op.drop_column("campaigns", "failure_reason")
