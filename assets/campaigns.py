@@ -18,6 +18,7 @@ and a killed run resumes where it stopped.
 import dagster as dg
 from pydantic import Field
 
+from voicemill.assets.metadata import md_table
 from voicemill.orchestration.partitions import campaigns_partitions
 from voicemill.orchestration.resources import CampaignResource, MlflowResource, PostgresResource
 
@@ -385,7 +386,8 @@ def campaign_durations_fit_texts(
 ) -> dg.AssetCheckResult:
     published = [r for r in _rows(postgres, context.partition_key) if r.status == "published"]
     odd = [
-        {"recipient_id": r.recipient_id, "chars": len(r.text or ""), "duration_s": r.duration_s}
+        {"row": r.row_number, "trace_id": r.trace_id, "chars": len(r.text or ""),
+         "duration_s": r.duration_s}  # fmt: skip
         for r in published
         if r.duration_s
         and not _MIN_CHARS_PER_S <= len(r.text or "") / r.duration_s <= _MAX_CHARS_PER_S
@@ -414,7 +416,8 @@ def campaign_loudness_compliance(
     _, spec = _campaign(postgres, context.partition_key)
     published = [r for r in _rows(postgres, context.partition_key) if r.status == "published"]
     off = [
-        {"recipient_id": r.recipient_id, "lufs": r.loudness_lufs, "dbtp": r.true_peak_dbtp}
+        {"row": r.row_number, "trace_id": r.trace_id, "lufs": r.loudness_lufs,
+         "dbtp": r.true_peak_dbtp}  # fmt: skip
         for r in published
         if r.loudness_lufs is None
         or abs(r.loudness_lufs - spec.loudness_lufs) > _LOUDNESS_TOLERANCE_LU
@@ -457,11 +460,12 @@ def campaign_report(
         record = set_campaign_status(conn, campaign_id, "running" if pending else "completed")
     files = write_report(campaigns.campaign_dir(campaign_id) / "report", record, rows)
     totals = files.totals
-    sample = ["| row | recipient | status | trace id | url |", "| --- | --- | --- | --- | --- |"]
-    for r in rows[:10]:
-        recipient = r.recipient_id[:40].replace("|", "\\|")  # ids are data: keep the table
-        cells = [str(r.row_number), recipient, r.status, r.trace_id]
-        sample.append("| " + " | ".join([*cells, r.storage_url or "-"]) + " |")
+    # No recipient ids or URLs (their keys carry a slug of the id): the event log is read
+    # by everyone with UI access, recipients' data belongs in the report files only.
+    sample = md_table(
+        ["row", "status", "reason", "trace id"],
+        [[r.row_number, r.status, r.error_reason or "-", r.trace_id] for r in rows[:10]],
+    )
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(files.html)),
@@ -472,6 +476,6 @@ def campaign_report(
             "rejected": dg.MetadataValue.int(totals.rejected),
             "failure_rate": dg.MetadataValue.float(round(totals.failure_rate, 4)),
             "total_audio_s": dg.MetadataValue.float(round(totals.duration.total_s, 1)),
-            "first_deliveries": dg.MetadataValue.md("\n".join(sample)),
+            "first_deliveries": dg.MetadataValue.md(sample),
         }
     )

@@ -58,13 +58,18 @@ def raw_recordings(
     postgres: PostgresResource,
     storage: DatasetStorage,
 ) -> dg.MaterializeResult:
-    from voicemill.data.ingest import ingest_source
+    from voicemill.data.ingest import check_source_uri, ingest_source, redact_uri
     from voicemill.db import catalog
+    from voicemill.errors import RejectedInput
 
     dataset_id = context.partition_key
     with postgres.connect() as conn:
         source_uri = config.source_uri
         if source_uri:
+            try:
+                check_source_uri(source_uri)  # before it is stored or logged anywhere
+            except RejectedInput as exc:
+                raise dg.Failure(f"{exc.reason}: {exc.detail}", allow_retries=False) from exc
             catalog.upsert_dataset(conn, dataset_id, source_uri, config.speaker, config.language)
             conn.commit()
         dataset = catalog.get_dataset(conn, dataset_id)
@@ -73,16 +78,21 @@ def raw_recordings(
                 f"dataset {dataset_id!r} has no registered source: run "
                 f"`voicemill dataset add {dataset_id} SOURCE` or set source_uri in the launchpad"
             )
-        report = ingest_source(
-            conn, storage.layout(dataset_id), dataset["source_uri"], run_id=context.run_id
-        )
+        try:
+            report = ingest_source(
+                conn, storage.layout(dataset_id), dataset["source_uri"], run_id=context.run_id
+            )
+        except RejectedInput as exc:
+            raise dg.Failure(f"{exc.reason}: {exc.detail}", allow_retries=False) from exc
         total = len(catalog.recordings(conn, dataset_id))
+    shown = redact_uri(dataset["source_uri"])
     context.log.info(
-        f"ingested {dataset['source_uri']}: {len(report.registered)} new, "
-        f"{len(report.unchanged)} unchanged, {len(report.quarantined)} quarantined"
+        f"ingested {shown}: {len(report.registered)} new, {len(report.unchanged)} unchanged, "
+        f"{len(report.duplicates)} duplicates, {len(report.quarantined)} quarantined"
     )
     metadata = {
-        "source_uri": dg.MetadataValue.text(dataset["source_uri"]),
+        "source_uri": dg.MetadataValue.text(shown),
+        "duplicates": dg.MetadataValue.int(len(report.duplicates)),
         "new_recordings": dg.MetadataValue.int(len(report.registered)),
         "unchanged_recordings": dg.MetadataValue.int(len(report.unchanged)),
         "transcripts_updated": dg.MetadataValue.int(len(report.transcript_updated)),

@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 
 from voicemill.assets.datasets import aligned_utterances
-from voicemill.assets.metadata import duration_histogram
+from voicemill.assets.metadata import duration_histogram, md_table
 from voicemill.orchestration.partitions import datasets_partitions
 from voicemill.orchestration.resources import DatasetStorage, PostgresResource
 from voicemill.quality.manifest_suite import ManifestThresholds
@@ -59,9 +59,12 @@ def training_manifest(
             "parquet": dg.MetadataValue.path(str(parquet_path)),
             "gpt_sovits_list": dg.MetadataValue.path(str(list_path)),
             "preview": dg.MetadataValue.md(
-                manifest[["utterance_id", "duration_s", "language", "text"]]
-                .head(10)
-                .to_markdown(index=False)
+                md_table(
+                    ["utterance_id", "duration_s", "language", "text"],
+                    manifest[["utterance_id", "duration_s", "language", "text"]]
+                    .head(10)
+                    .itertuples(index=False, name=None),
+                )
             ),
         }
     )

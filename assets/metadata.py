@@ -1,9 +1,16 @@
-"""Turn stage reports into asset metadata the Dagster UI shows well."""
+"""Turn stage reports into asset metadata the Dagster UI shows well.
+
+File names, transcripts and recipient data are user data: in markdown they go through
+:func:`md_cell`, so a name such as ``x|y`` or ``[click](http://…)`` or ``<img …>`` is shown
+as text and cannot break a table, add a link or inject HTML into the UI.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import re
 
 import dagster as dg
 
@@ -24,10 +31,30 @@ def stage_metadata(report: StageReport) -> dict[str, Any]:
     return metadata
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+
+
+def md_cell(text: object, limit: int = 120) -> str:
+    """``text`` as inert markdown for one table cell: one line, every markdown
+    character backslash-escaped, cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = flat[:limit] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A markdown table whose every cell went through :func:`md_cell`."""
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def quarantine_table(items: dict[str, str], limit: int = 50) -> str:
     lines = ["| item | reason |", "|---|---|"]
     for item, reason in sorted(items.items())[:limit]:
-        lines.append(f"| `{item}` | {reason} |")
+        lines.append(f"| {md_cell(item)} | {md_cell(reason)} |")
     if len(items) > limit:
         lines.append(f"| … {len(items) - limit} more | |")
     return "\n".join(lines)

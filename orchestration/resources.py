@@ -217,8 +217,10 @@ class BaseModelResource(dg.ConfigurableResource):
 class CampaignResource(dg.ConfigurableResource):
     """Campaign delivery: where campaigns, cached synthesis and delivered audio live.
 
-    A campaign's own ``storage_url`` wins; an empty one delivers to ``storage_url``
-    here, by default ``file://$VOICEMILL_HOME/deliveries``. For S3-compatible stores
+    An empty campaign ``storage_url`` delivers to ``storage_url`` here, by default
+    ``file://$VOICEMILL_HOME/deliveries``; a campaign's own must lie under one of
+    ``storage_roots`` (default: that same default target), so a spec chooses a
+    sub-prefix but never a folder or bucket the operator did not allow. For S3-compatible stores
     (AWS S3, Cloudflare R2, MinIO) set ``endpoint_url`` for non-AWS endpoints and
     ``presign_seconds`` for presigned HTTPS delivery URLs; credentials come from
     ``access_key``/``secret_key`` (use ``dg.EnvVar``) or the standard AWS chain.
@@ -229,6 +231,11 @@ class CampaignResource(dg.ConfigurableResource):
     )
     storage_url: str | None = Field(
         default=None, description="Default delivery target; empty = file://$HOME/deliveries."
+    )
+    storage_roots: list[str] | None = Field(
+        default=None,
+        description="Where campaign specs may publish (file:// or s3:// URLs, sub-prefixes "
+        "included); default: the default delivery target only.",
     )
     endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint URL.")
     region: str | None = None
@@ -259,11 +266,15 @@ class CampaignResource(dg.ConfigurableResource):
         return self.root_path / campaign_id
 
     def storage_target(self, campaign_url: str = ""):  # -> StorageTarget
-        from voicemill.campaign.storage import StorageTarget
+        """Where a campaign publishes; ``StorageError("storage_url_not_allowed")`` for a
+        campaign URL outside ``storage_roots``."""
+        from voicemill.campaign.storage import StorageTarget, require_under_roots
 
-        default = (get_settings().home_dir / "deliveries").as_uri()
+        default = self.storage_url or (get_settings().home_dir / "deliveries").as_uri()
+        if campaign_url:
+            require_under_roots(campaign_url, self.storage_roots or [default])
         return StorageTarget(
-            url=campaign_url or self.storage_url or default,
+            url=campaign_url or default,
             endpoint_url=self.endpoint_url,
             region=self.region,
             presign_seconds=self.presign_seconds,

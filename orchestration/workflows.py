@@ -35,9 +35,14 @@ def register_dataset(
     language: str | None = None,
     dagster_instance: dg.DagsterInstance | None = None,
 ) -> None:
-    """Record the dataset's source in the catalog and add its Dagster partition."""
+    """Record the dataset's source in the catalog and add its Dagster partition.
+
+    Raises ``SourceError`` for a source the platform will not read (its protocol, or
+    credentials in the URL)."""
+    from voicemill.data.ingest import check_source_uri
     from voicemill.db import catalog
 
+    check_source_uri(source_uri)
     dagster_instance = dagster_instance or instance()
     with catalog.connect() as conn:
         catalog.upsert_dataset(conn, dataset_id, source_uri, speaker, language)

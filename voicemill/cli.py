@@ -287,9 +287,13 @@ def dataset_add(
     dataset_id: str, source_uri: str, speaker: str | None, language: str | None
 ) -> None:
     """Register DATASET_ID with its SOURCE_URI (folder, fsspec URL or .list)."""
+    from voicemill.errors import RejectedInput
     from voicemill.orchestration.workflows import register_dataset
 
-    register_dataset(dataset_id, source_uri, speaker=speaker, language=language)
+    try:
+        register_dataset(dataset_id, source_uri, speaker=speaker, language=language)
+    except RejectedInput as exc:
+        raise click.ClickException(f"{exc.reason}: {exc.detail}") from exc
     click.echo(f"registered {dataset_id} → {source_uri}")
 
 

@@ -66,6 +66,18 @@ class Settings(BaseSettings):
         "`voicemill serve`, leave the serving workers theirs.",
     )
     # Limits on what campaign operators and inbox drops feed in (README: Security).
+    audio_max_file_mb: int = Field(
+        default=2048, ge=1, description="Largest audio file read (recordings, references)."
+    )
+    audio_max_duration_s: float = Field(
+        default=4 * 3600.0, gt=0, description="Longest audio file read, by header or decoding."
+    )
+    audio_probe_timeout_s: float = Field(
+        default=30.0, gt=0, description="Wall clock of one ffprobe call."
+    )
+    audio_decode_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Wall clock of one ffmpeg decode (its reader included)."
+    )
     campaign_render_timeout_s: float = Field(
         default=2.0,
         gt=0,

@@ -20,6 +20,7 @@ from voicemill.campaign.storage import (
     StorageTarget,
     open_store,
     parse_storage_url,
+    require_under_roots,
 )
 
 DATA = b"RIFF fake audio bytes \x00\x01\x02" * 100
@@ -317,3 +318,42 @@ def test_s3_unsafe_keys_are_refused(s3_endpoint: str, bucket: str) -> None:
             store.put(key, DATA)
         assert info.value.reason == "unsafe_key"
     assert _client(s3_endpoint).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+# -- storage roots: a spec chooses a sub-prefix, never a target of its own ----------------
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("file:///srv/out", True),
+        ("file:///srv/out/spring", True),
+        ("/srv/out/a/b", True),
+        ("file:///srv/outside", False),  # a sibling sharing the prefix's characters
+        ("file:///srv/out/../etc", False),
+        ("file:///etc/cron.d", False),
+        ("s3://deliveries/campaigns/spring", True),
+        ("s3://deliveries/campaigns", True),
+        ("s3://deliveries/other", False),
+        ("s3://deliveries", False),
+        ("s3://attacker-bucket/campaigns", False),
+        ("s3://deliveries/campaigns/../other", False),
+    ],
+)
+def test_campaign_urls_must_lie_under_a_configured_root(url: str, allowed: bool) -> None:
+    roots = ["file:///srv/out", "s3://deliveries/campaigns"]
+    if allowed:
+        require_under_roots(url, roots)
+        return
+    with pytest.raises(StorageError) as info:
+        require_under_roots(url, roots)
+    assert info.value.reason in ("storage_url_not_allowed", "storage_url_invalid")
+
+
+def test_a_link_inside_a_root_cannot_lead_out_of_it(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "escape").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    require_under_roots((root / "spring").as_uri(), [root.as_uri()])
+    with pytest.raises(StorageError):
+        require_under_roots((root / "escape" / "x").as_uri(), [root.as_uri()])

@@ -275,7 +275,11 @@ def test_publishes_to_an_s3_protocol_store(champion: str, tmp_path: Path, s3_ser
     )  # fmt: skip
     _submit(spec, recipients)
     campaigns = CampaignResource(
-        endpoint_url=endpoint, presign_seconds=600, access_key="test", secret_key="test"
+        endpoint_url=endpoint,
+        presign_seconds=600,
+        access_key="test",
+        secret_key="test",
+        storage_roots=[f"s3://{bucket}/out"],  # the spec's sub-prefix must lie under it
     )
     resources = {**defs.resources, "campaigns": campaigns}
     result = dg.materialize(
@@ -325,6 +329,7 @@ def s3_server():
         ("unknown_profile", "unknown_voice_profile"),
         ("no_champion", "no_champion"),
         ("unreachable_storage", "storage_unreachable"),
+        ("storage_not_allowed", "storage_url_not_allowed"),
         ("recipients_changed", "recipients_changed"),
     ],
 )
@@ -334,6 +339,7 @@ def test_campaign_level_problems_stop_before_any_synthesis(
     from voicemill.campaign.audit import get_campaign
     from voicemill.db.catalog import connect
     from voicemill.release.profiles import SpeakerProfile, get_profile, save_profile
+    from voicemill.settings import get_settings
 
     campaign_id = f"bad-{uuid.uuid4().hex[:8]}"
     profile, extra = champion, {}
@@ -347,8 +353,12 @@ def test_campaign_level_problems_stop_before_any_synthesis(
             save_profile(conn, SpeakerProfile(**fields))
         profile = "unreleased"
     elif case == "unreachable_storage":  # (S3 endpoints that refuse: test_campaign_storage)
-        (tmp_path / "a_file").write_text("not a directory")
-        extra = {"storage_url": (tmp_path / "a_file" / "out").as_uri()}
+        deliveries = get_settings().home_dir / "deliveries"  # the allowed default root
+        deliveries.mkdir(parents=True, exist_ok=True)
+        (deliveries / f"a_file_{campaign_id}").write_text("not a directory")
+        extra = {"storage_url": (deliveries / f"a_file_{campaign_id}" / "out").as_uri()}
+    elif case == "storage_not_allowed":  # a spec naming a folder nobody allowed
+        extra = {"storage_url": (tmp_path / "elsewhere").as_uri()}
     spec, recipients = _write_campaign(tmp_path / "c", campaign_id, profile, _rows(2), **extra)
     _submit(spec, recipients)
     if case == "recipients_changed":  # the submitted copy altered behind the platform's back
@@ -396,6 +406,18 @@ def test_hostile_rows_are_rejected_one_by_one_and_the_campaign_completes(
     assert all(by_id[f"r-{i:03d}"].status == "published" for i in range(3))
     with connect() as conn:
         assert get_campaign(conn, campaign_id).status == "completed"
+    # Recipient ids are personal data: none reaches Dagster's event log.
+    logged = " ".join(
+        str(value.value)
+        for event in result.all_events
+        if event.is_step_materialization or event.event_type_value == "ASSET_CHECK_EVALUATION"
+        for value in (
+            event.event_specific_data.materialization.metadata
+            if event.is_step_materialization
+            else event.event_specific_data.metadata
+        ).values()
+    )
+    assert "HYPERLINK" not in logged and "r-nul" not in logged and "r-001" not in logged
 
 
 def test_failure_rate_check_fails_past_the_campaign_threshold(

@@ -90,7 +90,10 @@ def test_fsspec_url_source_is_ingested_once(
         second = ingest_source(conn, layout, f"memory://{root}")
         recordings = catalog.recordings(conn, dataset_id)
     assert first.registered == ["day one/take.flac"]
-    assert first.unchanged == ["day two/copy of take.flac"]  # identical content
+    assert first.unchanged == []
+    # identical content: recorded with the file it repeats, not silently merged
+    assert first.duplicates == {"day two/copy of take.flac": "day one/take.flac"}
+    assert second.duplicates == first.duplicates
     assert second.registered == [] and first.bytes_copied > 0 and second.bytes_copied == 0
     (recording,) = recordings
     assert recording["transcript"] == SENTENCES[0]

@@ -4,6 +4,7 @@ the database password must not be in any process's argv."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -83,3 +84,17 @@ def test_the_mlflow_server_gets_its_store_url_by_environment(platform_home: Path
     # ... which is where mlflow's own CLI reads --backend-store-uri from.
     (option,) = [p for p in server.params if p.name == "backend_store_uri"]
     assert option.envvar == "MLFLOW_BACKEND_STORE_URI"
+
+
+def test_user_data_in_markdown_metadata_is_inert() -> None:
+    from voicemill.assets.metadata import md_cell, quarantine_table
+
+    hostile = "x|y\n| injected | row |\n[click](http://evil.example) <img src=x onerror=1> `"
+    table = quarantine_table({hostile: "not_audio", "good.wav": "too_short"})
+    lines = table.splitlines()
+    assert len(lines) == 4  # header, rule, two rows: no row injected
+    for line in lines[2:]:
+        assert len(re.findall(r"(?<!\\)\|", line)) == 3  # two cells: no pipe escaped the cell
+    assert "[click](" not in table and " <img" not in table  # escaped: shown as text
+    assert "\\[click\\]\\(" in table and "\\<img" in table
+    assert md_cell("a" * 500).endswith("…") and len(md_cell("a" * 500)) == 121

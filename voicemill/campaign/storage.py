@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +120,39 @@ def parse_storage_url(url: str) -> StorageLocation:
     if not bucket:
         raise StorageError("storage_url_invalid", f"storage URL {url!r} names no bucket")
     return StorageLocation(protocol="s3", root=root, bucket=bucket)
+
+
+def require_under_roots(url: str, roots: Sequence[str]) -> None:
+    """Refuse a campaign's ``url`` unless it is one of ``roots`` or under one.
+
+    A spec comes from whoever can write the inbox, while the platform publishes with
+    its own credentials: without this, a spec alone could write into any folder the
+    service account can write, or any bucket its keys reach (a confused deputy). The
+    operator configures the roots; a spec may only choose a sub-prefix. Paths are
+    compared after normalization (``..`` and, for local paths, symbolic links resolved).
+    Raises ``StorageError("storage_url_not_allowed")``.
+    """
+    wanted = _comparable(parse_storage_url(url))
+    for root in roots:
+        allowed = _comparable(parse_storage_url(root))
+        if wanted[0] == allowed[0] and (
+            wanted[1] == allowed[1] or wanted[1].startswith(allowed[1].rstrip("/") + "/")
+        ):
+            return
+    raise StorageError(
+        "storage_url_not_allowed",
+        f"storage URL {url!r} is not under a configured storage root "
+        f"({', '.join(roots) or 'none'}); a campaign may choose a sub-prefix of one",
+    )
+
+
+def _comparable(location: StorageLocation) -> tuple[str, str]:
+    if location.protocol == "file":
+        return "file", os.path.realpath(location.root)
+    parts = location.root.split("/")
+    if any(part in ("..", ".") for part in parts):
+        raise StorageError("storage_url_invalid", f"s3://{location.root} has '.' or '..' parts")
+    return "s3", "/".join(part for part in parts if part)
 
 
 def open_store(target: StorageTarget | str) -> Store:

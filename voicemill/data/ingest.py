@@ -12,21 +12,34 @@ its SHA-256 is computed in the same pass (bounded memory), and registered in the
 catalog keyed by (dataset, hash): ingesting the same bytes again is a no-op.
 Files that cannot be used are quarantined with a reason; nothing is skipped
 silently and one bad file never stops the batch.
+
+Sources are hostile until checked. Only the protocols in :data:`SOURCE_PROTOCOLS` are
+read (no ``http://``: a launchpad field must not make the platform fetch from any
+address its network reaches), and credentials in a URL are refused (they would end up
+in run configs, logs and metadata; configure them for the filesystem instead). In a
+local folder only regular files inside the folder are read: a FIFO would block the
+reader forever, a device or socket is not a recording, and a link could lead out of
+the folder; each is quarantined as ``not_a_regular_file`` without being opened.
+A file whose bytes another file of the batch already brought is recorded as
+``duplicate_content`` naming that file, instead of vanishing into the content store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import stat
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 import psycopg
 
-from voicemill.audio.decode import probe
+from voicemill.audio.decode import AudioLimits, probe
 from voicemill.audio.errors import AudioError
 from voicemill.data.layout import DatasetLayout
 from voicemill.db import catalog
@@ -37,6 +50,9 @@ AUDIO_SUFFIXES = frozenset(
 )
 TRANSCRIPT_SUFFIX = ".txt"
 _CHUNK = 1 << 20
+# Where recordings may come from: local folders and object stores (``memory`` is
+# fsspec's in-process store, used by tests and notebooks).
+SOURCE_PROTOCOLS = frozenset({"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "memory"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     transcript_updated: list[str] = field(default_factory=list)
     quarantined: dict[str, str] = field(default_factory=dict)  # name -> reason
+    duplicates: dict[str, str] = field(default_factory=dict)  # name -> the file it repeats
     bytes_copied: int = 0
 
     @property
@@ -88,8 +105,40 @@ def decode_transcript(raw: bytes, name: str) -> str:
     return text
 
 
+class SourceError(RejectedInput, ValueError):
+    """A source URL that will not be read (protocol, credentials in the URL)."""
+
+
+def check_source_uri(source_uri: str) -> str:
+    """``source_uri`` if the platform may read it; ``SourceError`` otherwise, whose detail
+    never repeats a password."""
+    protocol = (fsspec.core.split_protocol(source_uri)[0] or "file").lower()
+    if protocol not in SOURCE_PROTOCOLS:
+        raise SourceError(
+            "source_protocol_not_allowed",
+            f"source {redact_uri(source_uri)!r} uses {protocol}://; allowed: "
+            f"{', '.join(sorted(SOURCE_PROTOCOLS))}",
+        )
+    if "@" in urlsplit(source_uri).netloc:
+        raise SourceError(
+            "source_uri_credentials",
+            f"source {redact_uri(source_uri)!r} carries credentials in its URL; configure "
+            "them for the storage (environment, profile) instead",
+        )
+    return source_uri
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any ``user:password@`` replaced by ``***@``: safe for logs."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
 def list_source(source_uri: str) -> tuple[list[SourceEntry], list[SourceProblem]]:
     """What a source offers, and the files in it that cannot be ingested."""
+    check_source_uri(source_uri)
     if source_uri.endswith(".list"):
         return _list_gpt_sovits_list(source_uri)
     fs, root = fsspec.core.url_to_fs(source_uri)
@@ -97,9 +146,11 @@ def list_source(source_uri: str) -> tuple[list[SourceEntry], list[SourceProblem]
         raise FileNotFoundError(f"source {source_uri!r} is not a folder or a .list file")
     root = root.rstrip("/")
     files = sorted(p for p in fs.find(root) if not _hidden(posixpath.relpath(p, root)))
-    names = {posixpath.relpath(p, root): p for p in files}
     entries: list[SourceEntry] = []
     problems: list[SourceProblem] = []
+    if _is_local(fs):
+        files, problems = _regular_files(root, files)
+    names = {posixpath.relpath(p, root): p for p in files}
     claimed_transcripts: set[str] = set()
     for name, path in names.items():
         stem, suffix = posixpath.splitext(name)
@@ -129,6 +180,45 @@ def list_source(source_uri: str) -> tuple[list[SourceEntry], list[SourceProblem]
                 )
             )
     return entries, problems
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+def _regular_files(root: str, files: list[str]) -> tuple[list[str], list[SourceProblem]]:
+    """Split local paths into regular files inside ``root`` and the rest, each named
+    with why, judged by ``lstat`` and ``realpath`` only: nothing is opened."""
+    real_root = os.path.realpath(root)
+    regular: list[str] = []
+    problems: list[SourceProblem] = []
+    for path in files:
+        name = posixpath.relpath(path, root)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError as exc:
+            problems.append(SourceProblem(name, "unreadable_file", str(exc)))
+            continue
+        kind = _KINDS.get(stat.S_IFMT(mode))
+        if kind is None and not os.path.realpath(path).startswith(real_root + os.sep):
+            kind = "inside a linked folder that leads out of the source"
+        if kind is not None:
+            problems.append(
+                SourceProblem(name, "not_a_regular_file", f"{kind}; only regular files are read")
+            )
+            continue
+        regular.append(path)
+    return regular, problems
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a folder",
+}
 
 
 def _hidden(relative: str) -> bool:
@@ -178,17 +268,27 @@ def _list_gpt_sovits_list(list_uri: str) -> tuple[list[SourceEntry], list[Source
     return entries, problems
 
 
-def _copy_hashed(uri: str, staging_dir: Path) -> tuple[str, int, Path]:
-    """Stream a file into ``staging_dir`` while hashing it."""
+def _copy_hashed(uri: str, staging_dir: Path, max_bytes: int) -> tuple[str, int, Path]:
+    """Stream a file into ``staging_dir`` while hashing it; ``AudioError("file_too_large")``
+    past ``max_bytes`` (checked while copying: a listing's size is the store's word)."""
     digest = hashlib.sha256()
     size = 0
     staging_dir.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir / f".incoming-{uuid.uuid4().hex}"
-    with fsspec.open(uri, "rb") as src, open(tmp, "wb") as dst:
-        while chunk := src.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            dst.write(chunk)
+    try:
+        with fsspec.open(uri, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise AudioError(
+                        "file_too_large",
+                        f"more than {max_bytes} bytes (VOICEMILL_AUDIO_MAX_FILE_MB); not copied",
+                    )
+                dst.write(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return digest.hexdigest(), size, tmp
 
 
@@ -207,6 +307,7 @@ def ingest_source(
     source_uri: str,
     *,
     run_id: str | None = None,
+    limits: AudioLimits | None = None,
 ) -> IngestReport:
     """Register every recording in ``source_uri`` for ``layout.dataset_id``."""
     dataset_id = layout.dataset_id
@@ -223,8 +324,9 @@ def ingest_source(
             run_id=run_id,
         )
         report.quarantined[problem.name] = problem.reason
+    limits = limits or AudioLimits.from_settings()
     for entry in entries:
-        _ingest_one(conn, layout, entry, report, run_id)
+        _ingest_one(conn, layout, entry, report, run_id, limits)
         conn.commit()
     return report
 
@@ -235,10 +337,18 @@ def _ingest_one(
     entry: SourceEntry,
     report: IngestReport,
     run_id: str | None,
+    limits: AudioLimits,
 ) -> None:
     dataset_id = layout.dataset_id
     try:
-        sha, size, tmp = _copy_hashed(entry.uri, layout.base / "raw")
+        sha, size, tmp = _copy_hashed(entry.uri, layout.base / "raw", limits.max_bytes)
+    except AudioError as exc:
+        catalog.quarantine(
+            conn, dataset_id=dataset_id, stage="ingest", item=entry.name,
+            reason=exc.reason, detail=exc.detail, run_id=run_id,
+        )  # fmt: skip
+        report.quarantined[entry.name] = exc.reason
+        return
     except OSError as exc:
         catalog.quarantine(
             conn, dataset_id=dataset_id, stage="ingest", item=entry.name,
@@ -274,6 +384,15 @@ def _ingest_one(
         ),
     )
     if not new:
+        original = catalog.recording_source_name(conn, recording_id)
+        if original is not None and original != entry.name:
+            catalog.quarantine(
+                conn, dataset_id=dataset_id, stage="ingest", item=entry.name,
+                reason="duplicate_content", detail=f"the same bytes as {original}",
+                recording_id=recording_id, run_id=run_id,
+            )  # fmt: skip
+            report.duplicates[entry.name] = original
+            return
         if not catalog.update_recording_transcript(conn, recording_id, entry.name, transcript):
             report.unchanged.append(entry.name)  # same bytes, same transcript: nothing to do
             return
@@ -286,7 +405,7 @@ def _ingest_one(
         _reject(conn, layout, entry, recording_id, "transcript", transcript_problem, report, run_id)
         return
     try:
-        info = probe(stored)
+        info = probe(stored, limits=limits)
     except AudioError as exc:
         _reject(conn, layout, entry, recording_id, "decode", exc, report, run_id)
         return

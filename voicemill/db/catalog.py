@@ -126,6 +126,14 @@ def register_recording(conn: psycopg.Connection, rec: NewRecording) -> bool:
     return row is not None
 
 
+def recording_source_name(conn: psycopg.Connection, recording_id: str) -> str | None:
+    """The source name a recording was first registered under."""
+    row = conn.execute(
+        "SELECT source_name FROM recordings WHERE recording_id = %s", (recording_id,)
+    ).fetchone()
+    return None if row is None else row["source_name"]
+
+
 def update_recording_transcript(
     conn: psycopg.Connection, recording_id: str, source_name: str, transcript: str | None
 ) -> bool:
