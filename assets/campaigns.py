@@ -386,8 +386,12 @@ def campaign_durations_fit_texts(
 ) -> dg.AssetCheckResult:
     published = [r for r in _rows(postgres, context.partition_key) if r.status == "published"]
     odd = [
-        {"row": r.row_number, "trace_id": r.trace_id, "chars": len(r.text or ""),
-         "duration_s": r.duration_s}  # fmt: skip
+        {
+            "row": r.row_number,
+            "trace_id": r.trace_id,
+            "chars": len(r.text or ""),
+            "duration_s": r.duration_s,
+        }
         for r in published
         if r.duration_s
         and not _MIN_CHARS_PER_S <= len(r.text or "") / r.duration_s <= _MAX_CHARS_PER_S
@@ -416,8 +420,12 @@ def campaign_loudness_compliance(
     _, spec = _campaign(postgres, context.partition_key)
     published = [r for r in _rows(postgres, context.partition_key) if r.status == "published"]
     off = [
-        {"row": r.row_number, "trace_id": r.trace_id, "lufs": r.loudness_lufs,
-         "dbtp": r.true_peak_dbtp}  # fmt: skip
+        {
+            "row": r.row_number,
+            "trace_id": r.trace_id,
+            "lufs": r.loudness_lufs,
+            "dbtp": r.true_peak_dbtp,
+        }
         for r in published
         if r.loudness_lufs is None
         or abs(r.loudness_lufs - spec.loudness_lufs) > _LOUDNESS_TOLERANCE_LU
