@@ -7,10 +7,9 @@ as text and cannot break a table, add a link or inject HTML into the UI.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-import re
 
 import dagster as dg
 
