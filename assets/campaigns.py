@@ -235,6 +235,16 @@ def deliver_campaign_shard(
     postgres: PostgresResource,
     mlflow: MlflowResource,
 ) -> dict:
+    from voicemill.campaign.audit import shard_lock
+
+    campaign_id = context.partition_key
+    record, spec = _campaign(postgres, campaign_id)
+    with shard_lock(postgres.connect, campaign_id, shard):  # one run per shard at a time
+        return _deliver_locked_shard(context, shard, record, spec, campaigns, postgres, mlflow)
+
+
+def _deliver_locked_shard(context, shard, record, spec, campaigns, postgres, mlflow) -> dict:
+    """The shard's pending rows, read once the shard is held, delivered."""
     from voicemill.campaign.audit import deliveries
     from voicemill.campaign.cache import SynthesisCache
     from voicemill.campaign.delivery import deliver_shard
@@ -245,8 +255,7 @@ def deliver_campaign_shard(
     from voicemill.release.voice_files import open_release
     from voicemill.synthesis.types import InferencePreset
 
-    campaign_id = context.partition_key
-    record, spec = _campaign(postgres, campaign_id)
+    campaign_id = record.campaign_id
     with postgres.connect() as conn:
         rows = deliveries(conn, campaign_id, shard=shard)
     pending = [r for r in rows if r.status == "pending"]
@@ -351,20 +360,38 @@ def _rows(postgres: PostgresResource, campaign_id: str):
 
 @dg.asset_check(
     asset=campaign_audio,
-    description="Failed deliveries stay within the campaign's max_failure_rate.",
+    blocking=True,
+    description="Recipients left without audio (failed deliveries and rejected rows) stay "
+    "within the campaign's max_failure_rate; past it the campaign fails and is not reported "
+    "complete.",
 )
 def campaign_failure_rate(
     context: dg.AssetCheckExecutionContext, config: FailureRateConfig, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
+    from voicemill.campaign.audit import set_campaign_status
     from voicemill.campaign.report import campaign_totals
 
-    _, spec = _campaign(postgres, context.partition_key)
-    totals = campaign_totals(_rows(postgres, context.partition_key))
+    campaign_id = context.partition_key
+    _, spec = _campaign(postgres, campaign_id)
+    totals = campaign_totals(_rows(postgres, campaign_id))
     limit = spec.max_failure_rate if config.max_failure_rate is None else config.max_failure_rate
+    exceeded = totals.undelivered_rate > limit
+    if exceeded:
+        with postgres.connect() as conn:
+            set_campaign_status(
+                conn,
+                campaign_id,
+                "failed",
+                "failure_rate_exceeded",
+                f"{totals.failed + totals.rejected} of {totals.total} recipients got no audio "
+                f"({totals.undelivered_rate:.1%} > {limit:.1%}): {totals.failures_by_reason}",
+            )
     return dg.AssetCheckResult(
-        passed=totals.failure_rate <= limit and totals.pending == 0,
+        passed=not exceeded and totals.pending == 0,
         metadata={
+            "undelivered_rate": dg.MetadataValue.float(round(totals.undelivered_rate, 4)),
             "failure_rate": dg.MetadataValue.float(round(totals.failure_rate, 4)),
+            "rejected": dg.MetadataValue.int(totals.rejected),
             "limit": dg.MetadataValue.float(limit),
             "pending": dg.MetadataValue.int(totals.pending),
             "failures_by_reason": dg.MetadataValue.json(totals.failures_by_reason),

@@ -430,3 +430,54 @@ def test_registering_thousands_of_rows_is_one_fast_statement(campaign_id: str) -
         ).fetchone()["n"]
     assert (inserted, again, events) == (2000, 0, 2000)
     assert first < 1.0 and second < 1.0, (first, second)
+
+
+def test_a_shard_is_held_by_one_run_at_a_time_and_a_killed_holder_lets_go(
+    platform_home: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from voicemill.campaign.audit import shard_lock
+
+    campaign_id = f"lock-{uuid.uuid4().hex[:8]}"
+    order: list[str] = []
+
+    def second() -> None:
+        with shard_lock(connect, campaign_id, 0):
+            order.append("second")
+
+    with shard_lock(connect, campaign_id, 0):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)
+        order.append("first done")  # the second run is still waiting
+    thread.join(10)
+    assert order == ["first done", "second"]
+    with shard_lock(connect, campaign_id, 1):  # other shards are free meanwhile
+        pass
+
+    # A run killed while holding its shard: the lock leaves with its connection.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from voicemill.campaign.audit import shard_lock\n"
+         "from voicemill.db.catalog import connect\n"
+         f"with shard_lock(connect, {campaign_id!r}, 2):\n"
+         "    print('held', flush=True)\n"
+         "    time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        started = time.monotonic()
+        with shard_lock(connect, campaign_id, 2):
+            pass
+        assert time.monotonic() - started < 10
+    finally:
+        if holder.poll() is None:
+            os.killpg(holder.pid, signal.SIGKILL)

@@ -85,6 +85,7 @@ def test_totals_arithmetic(rows: list[DeliveryRecord]) -> None:
     assert (t.total, t.published, t.failed, t.rejected, t.pending) == (10, 4, 3, 2, 1)
     assert t.failure_rate == pytest.approx(3 / 7)
     assert t.rejection_rate == pytest.approx(2 / 10)
+    assert t.undelivered_rate == pytest.approx((3 + 2) / 10)  # failed and rejected alike
     # Most frequent first, ties by name; a row without a reason counts as "unknown".
     assert list(t.failures_by_reason.items()) == [
         ("synthesis_timeout", 2),
@@ -101,7 +102,7 @@ def test_totals_arithmetic(rows: list[DeliveryRecord]) -> None:
 
 def test_totals_of_nothing_attempted() -> None:
     t = campaign_totals([_row(1, "rejected", error_reason="bad_row"), _row(2, "pending")])
-    assert (t.failure_rate, t.rejection_rate) == (0.0, 0.5)
+    assert (t.failure_rate, t.rejection_rate, t.undelivered_rate) == (0.0, 0.5, 0.5)
     assert (t.duration.total_s, t.duration.mean_s, t.duration.max_s) == (0.0, None, None)
     empty = campaign_totals([])
     assert (empty.total, empty.failure_rate, empty.rejection_rate) == (0, 0.0, 0.0)

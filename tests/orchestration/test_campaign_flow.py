@@ -139,7 +139,10 @@ def test_campaign_delivers_each_text_once_and_rerunning_changes_nothing(
         {"recipient_id": "r-emoji", "template_id": "welcome", "first_name": "🎉",
          "due_date": ""},
     ]  # fmt: skip
-    spec, recipients = _write_campaign(tmp_path, campaign_id, champion, rows)
+    # 3 of 14 rows are rejected on purpose (21%): rejected rows count against the rate.
+    spec, recipients = _write_campaign(
+        tmp_path, campaign_id, champion, rows, max_failure_rate=0.3
+    )
     assert _submit(spec, recipients) == campaign_id
 
     first = _deliver(campaign_id)
@@ -255,6 +258,50 @@ def test_a_killed_campaign_resumes_with_every_recipient_delivered_once(
             assert statuses.count("published") == 1, (row.recipient_id, statuses)
     before = {r.trace_id: r.updated_at for r in partial}
     assert all(r.updated_at == before[r.trace_id] for r in final if r.trace_id in before)
+
+
+def test_two_concurrent_runs_of_one_campaign_deliver_each_recipient_once(
+    champion: str, tmp_path: Path
+) -> None:
+    """A second launch while the first still runs (a re-submitted run key, an operator's
+    manual run): shards are held one run at a time, so nothing is published twice."""
+    from voicemill.campaign.audit import delivery_events
+    from voicemill.db.catalog import connect
+
+    campaign_id = f"twice-{uuid.uuid4().hex[:8]}"
+    rows = [
+        {"recipient_id": f"t-{i:03d}", "template_id": "reminder",
+         "first_name": name, "due_date": f"June {i + 1}"}
+        for i, name in enumerate(["Ava", "Ben", "Cleo", "Dan", "Eve", "Finn"] * 2)
+    ]  # fmt: skip
+    spec, recipients = _write_campaign(tmp_path, campaign_id, champion, rows)
+    _submit(spec, recipients)
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "voicemill.cli", "campaign", "run", campaign_id],
+        env={**os.environ},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and worker.poll() is None:
+            if _deliveries(campaign_id):  # the first run registered its rows: go
+                break
+            time.sleep(0.05)
+        second = _deliver(campaign_id)
+        assert worker.wait(300) == 0, log.read_text(errors="replace")[-3000:]
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    assert second.success, _failure(second)
+    final = _deliveries(campaign_id)
+    assert len(final) == len(rows) and all(r.status == "published" for r in final)
+    with connect() as conn:
+        for row in final:
+            statuses = [e["status"] for e in delivery_events(conn, row.trace_id)]
+            assert statuses.count("published") == 1, (row.recipient_id, statuses)
 
 
 def test_publishes_to_an_s3_protocol_store(champion: str, tmp_path: Path, s3_server) -> None:
@@ -418,6 +465,37 @@ def test_hostile_rows_are_rejected_one_by_one_and_the_campaign_completes(
         ).values()
     )
     assert "HYPERLINK" not in logged and "r-nul" not in logged and "r-001" not in logged
+
+
+def test_a_campaign_with_too_many_bad_rows_fails_its_rate_check_and_is_not_completed(
+    champion: str, tmp_path: Path
+) -> None:
+    """A genuinely bad recipients file (half its rows have no first name) against the
+    spec's 20%: rejected rows count, the blocking check fails, the campaign is failed
+    with the reason and the report does not call it complete."""
+    from voicemill.campaign.audit import get_campaign
+    from voicemill.db.catalog import connect
+
+    campaign_id = f"badrows-{uuid.uuid4().hex[:8]}"
+    rows = _rows(4)
+    for row in rows[:2]:
+        row["first_name"] = ""  # missing_variable
+    spec, recipients = _write_campaign(tmp_path, campaign_id, champion, rows)
+    _submit(spec, recipients)
+    result = _deliver(campaign_id)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    rate = checks["campaign_failure_rate"]
+    assert not rate.passed
+    assert rate.metadata["undelivered_rate"].value == 0.5
+    assert rate.metadata["rejected"].value == 2
+    materialized = {
+        e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization
+    }
+    assert "campaign_report" not in materialized  # blocked by the check
+    with connect() as conn:
+        record = get_campaign(conn, campaign_id)
+    assert record.status == "failed" and record.failure_reason == "failure_rate_exceeded"
+    assert "2 of 4 recipients" in (record.failure_detail or "")
 
 
 def test_failure_rate_check_fails_past_the_campaign_threshold(

@@ -26,8 +26,9 @@ failure can always be recorded.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -384,6 +385,30 @@ def _printable_text(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- deliveries
+
+
+@contextlib.contextmanager
+def shard_lock(
+    connect: Callable[[], contextlib.AbstractContextManager[psycopg.Connection]],
+    campaign_id: str,
+    shard: int,
+) -> Iterator[None]:
+    """Hold a campaign shard while delivering it: a PostgreSQL session advisory lock.
+
+    Two runs of one campaign (a second launch, a re-run while one is still going) would
+    otherwise both synthesize and publish the same pending rows, recording each twice.
+    The second run's step waits here, then finds the shard done. The lock belongs to
+    the connection, so a killed run's lock goes with its connection and a resumed run
+    is never blocked by a dead one.
+    """
+    key = f"voicemill:campaign:{campaign_id}:{shard}"
+    with connect() as conn:
+        conn.autocommit = True  # a session lock, not an open transaction
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
 
 def _input_expression(name: str) -> str:

@@ -77,6 +77,7 @@ class CampaignTotals(BaseModel):
     pending: int
     failure_rate: float  # failed / (published + failed); 0 when nothing was attempted
     rejection_rate: float  # rejected / total; 0 for an empty campaign
+    undelivered_rate: float  # (failed + rejected) / total: recipients who got no audio
     failures_by_reason: dict[str, int]  # failed + rejected rows, most frequent first
     duration: DurationStats
     cache_hits: int
@@ -139,6 +140,7 @@ def campaign_totals(rows: Sequence[DeliveryRecord]) -> CampaignTotals:
         pending=by_status["pending"],
         failure_rate=failed / attempted if attempted else 0.0,
         rejection_rate=by_status["rejected"] / len(rows) if rows else 0.0,
+        undelivered_rate=(failed + by_status["rejected"]) / len(rows) if rows else 0.0,
         failures_by_reason=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         duration=duration,
         cache_hits=sum(1 for r in rows if r.cache_hit),

@@ -148,7 +148,12 @@ class CampaignSpec(_Frozen):
     storage_url: str = ""
     schedule_window: ScheduleWindow | None = None
     max_retries: int = Field(2, ge=0, le=5)
-    max_failure_rate: float = Field(0.05, ge=0.0, le=1.0)
+    max_failure_rate: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of recipients allowed to get no audio (failed or rejected rows).",
+    )
     text_limits: TextLimits = Field(default_factory=TextLimits)
     seed: int | None = Field(
         None, ge=0, description="Override of the voice preset's frozen seed; empty keeps it."
