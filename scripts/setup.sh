@@ -23,7 +23,10 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 stamp=.venv/.voicemill-installed
 want=$(cat pyproject.toml constraints.txt scripts/setup.sh tests/parity/peer-requirements.txt | sha256sum | cut -d' ' -f1)
+# Plain `dagster dev`/`dagster` commands read .env from their working directory.
+write_dotenv() { [ -f .env ] || .venv/bin/voicemill dotenv; }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  write_dotenv
   exit 0
 fi
 echo "==> creating .venv and installing pinned dependencies (first run downloads ~5 GB)"
@@ -38,3 +41,4 @@ echo "==> creating .venv and installing pinned dependencies (first run downloads
 .venv/bin/python -m pip install -q --no-deps --upgrade --target .venv/peer \
   -r tests/parity/peer-requirements.txt
 echo "$want" > "$stamp"
+write_dotenv

@@ -40,7 +40,9 @@ def _run_dagster(args: list[str]) -> int:
 
     env = bootstrap()
     dagster = str(Path(sys.executable).with_name("dagster"))
-    return subprocess.call([dagster, *args], env={**os.environ, **env}, cwd=PROJECT_ROOT)
+    # Not from the project root: Dagster would load its .env (written for plain dagster
+    # commands) over this process's settings, e.g. another VOICEMILL_HOME.
+    return subprocess.call([dagster, *args], env={**os.environ, **env}, cwd=env["VOICEMILL_HOME"])
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -55,6 +57,45 @@ def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait()
+
+
+@main.command()
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write (default: .env at the project root, next to dagster.yaml).",
+)
+def dotenv(path: Path | None) -> None:
+    """Start PostgreSQL if needed and write the .env plain Dagster commands read.
+
+    After it, `dagster dev` (or `dagster job launch …`) run from the project root use
+    VoiceMill's instance. After a reboot, any voicemill command restarts the embedded
+    PostgreSQL first.
+    """
+    from voicemill.platform import bootstrap, write_dotenv
+
+    target = write_dotenv(path or PROJECT_ROOT / ".env", bootstrap())
+    click.echo(f"wrote {target}")
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to tell someone binding the unauthenticated Dagster UI beyond loopback."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to anything
+    return (
+        f"WARNING: the Dagster UI has no authentication, and --host {host} lets anyone who "
+        "can reach this machine launch and cancel runs and read run configs, logs and "
+        "asset metadata. Bind to 127.0.0.1 and reach it through an SSH tunnel or an "
+        "authenticating reverse proxy."
+    )
 
 
 @main.command()
@@ -80,6 +121,9 @@ def dev(host: str, port: int, mlflow_port: int, with_mlflow: bool) -> None:
     # an ignored SIGINT, and dagster dev treats SIGTERM like SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    warning = exposure_warning(host)
+    if warning:
+        click.secho(warning, err=True, fg="yellow")
     env = bootstrap()
     settings = get_settings()
     dagster_proc: subprocess.Popen[bytes] | None = None
@@ -111,7 +155,7 @@ def dev(host: str, port: int, mlflow_port: int, with_mlflow: bool) -> None:
         dagster_proc = subprocess.Popen(
             [dagster, "dev", "-w", workspace, "-h", host, "-p", str(port)],
             env={**os.environ, **env},
-            cwd=PROJECT_ROOT,
+            cwd=settings.home_dir,  # not the project root: see _run_dagster
             start_new_session=True,
         )
         rc = dagster_proc.wait()

@@ -8,6 +8,7 @@ PostgreSQL keeps running between commands).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from voicemill.db import migrate
 from voicemill.db.server import Database, database_url
@@ -46,3 +47,27 @@ def bootstrap(settings: Settings | None = None) -> dict[str, str]:
         env["VOICEMILL_DATABASE_URL"] = settings.database_url
     os.environ.update(env)
     return env
+
+
+def write_dotenv(path: Path, env: dict[str, str]) -> Path:
+    """Write ``env`` as a ``.env`` file that plain ``dagster dev``/``dagster`` commands
+    load from their working directory (Dagster reads ``.env`` before it opens the
+    instance), so they find dagster.yaml and its PostgreSQL without ``voicemill dev``.
+
+    The file may hold a database password: it is written atomically with mode 0600.
+    """
+    import tempfile
+
+    lines = ["# Written by `voicemill dotenv`: what plain Dagster commands need.\n"]
+    for key, value in sorted(env.items()):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'{key}="{escaped}"\n')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp: mode 0600
+            handle.writelines(lines)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from voicemill.campaign.records import CampaignRecord, DeliveryRecord
 from voicemill.campaign.report import spreadsheet_safe, write_report
@@ -98,3 +99,17 @@ def test_user_data_in_markdown_metadata_is_inert() -> None:
     assert "[click](" not in table and " <img" not in table  # escaped: shown as text
     assert "\\[click\\]\\(" in table and "\\<img" in table
     assert md_cell("a" * 500).endswith("…") and len(md_cell("a" * 500)) == 121
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [("127.0.0.1", False), ("localhost", False), ("::1", False), ("0.0.0.0", True),
+     ("::", True), ("10.1.2.3", True), ("devbox.example.com", True)],
+)  # fmt: skip
+def test_voicemill_dev_warns_before_exposing_the_ui(host: str, warned: bool) -> None:
+    from voicemill.cli import exposure_warning
+
+    warning = exposure_warning(host)
+    assert (warning is not None) == warned
+    if warning:
+        assert "no authentication" in warning and host in warning
