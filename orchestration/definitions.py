@@ -89,6 +89,6 @@ defs = dg.Definitions(
         "speech": SpeechRecognitionResource(),
         "mlflow": MlflowResource(),
         "base": BaseModelResource(),
-        "campaigns": CampaignResource(),
+        "campaigns": CampaignResource.from_environment(),
     },
 )

@@ -242,13 +242,33 @@ class CampaignResource(dg.ConfigurableResource):
     presign_seconds: int | None = Field(
         default=None, description="S3 only: deliver presigned URLs valid this long."
     )
-    access_key: str | None = None
-    secret_key: str | None = None
+    access_key: str | None = Field(
+        default=None, description="Pass dg.EnvVar(...), never the key: see from_environment."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Pass dg.EnvVar(...), never the key: see from_environment."
+    )
     cache_dir: str | None = Field(
         default=None, description="Synthesis cache files; default $HOME/cache/synthesis."
     )
     synthesis_batch: int = Field(default=8, ge=1, description="Requests decoded together.")
     precision: str = Field(default="fp32", description="fp32 | bf16 | int8 | auto.")
+
+    @classmethod
+    def from_environment(cls) -> CampaignResource:
+        """The resource with S3 credentials taken by reference from
+        ``VOICEMILL_S3_ACCESS_KEY_ID``/``VOICEMILL_S3_SECRET_ACCESS_KEY`` when they are
+        set (``dg.EnvVar``: run configs, the launchpad and the event log record the
+        variable's name, never the key). Unset, the AWS credential chain applies."""
+        credentials = {
+            field: dg.EnvVar(variable)
+            for field, variable in (
+                ("access_key", "VOICEMILL_S3_ACCESS_KEY_ID"),
+                ("secret_key", "VOICEMILL_S3_SECRET_ACCESS_KEY"),
+            )
+            if os.environ.get(variable)
+        }
+        return cls(**credentials)
 
     @property
     def root_path(self) -> Path:

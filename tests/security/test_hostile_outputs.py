@@ -113,3 +113,47 @@ def test_voicemill_dev_warns_before_exposing_the_ui(host: str, warned: bool) -> 
     assert (warning is not None) == warned
     if warning:
         assert "no authentication" in warning and host in warning
+
+
+def test_what_we_write_is_not_world_readable(tmp_path: Path) -> None:
+    """Deliveries, reports, recordings and caches hold voices and personal data."""
+    import os
+    import stat
+
+    import numpy as np
+
+    from voicemill.audio.atomic import write_wav_atomic
+    from voicemill.campaign.storage import open_store
+
+    old = os.umask(0o022)  # the usual default: files would come out 0644
+    try:
+        store = open_store(str(tmp_path / "deliveries"))
+        store.put("camp-1/a.wav", b"RIFF audio", "audio/wav")
+        files = write_report(tmp_path / "report", _campaign(), [])
+        write_wav_atomic(tmp_path / "rec.wav", np.zeros(1600, dtype=np.float32), 16_000)
+    finally:
+        os.umask(old)
+    written = [
+        tmp_path / "deliveries" / "camp-1" / "a.wav",
+        files.csv,
+        files.parquet,
+        files.html,
+        tmp_path / "rec.wav",
+    ]
+    for path in written:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o007 == 0, f"{path.name} is {oct(mode)}"
+
+
+def test_s3_keys_are_config_by_reference_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicemill.orchestration.resources import CampaignResource
+
+    monkeypatch.setenv("VOICEMILL_S3_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("VOICEMILL_S3_SECRET_ACCESS_KEY", "hunter2")
+    config = CampaignResource.from_environment()._convert_to_config_dictionary()
+    assert config["secret_key"] == {"env": "VOICEMILL_S3_SECRET_ACCESS_KEY"}
+    assert config["access_key"] == {"env": "VOICEMILL_S3_ACCESS_KEY_ID"}
+    assert "hunter2" not in str(config)
+    monkeypatch.delenv("VOICEMILL_S3_SECRET_ACCESS_KEY")
+    monkeypatch.delenv("VOICEMILL_S3_ACCESS_KEY_ID")
+    assert "secret_key" not in CampaignResource.from_environment()._convert_to_config_dictionary()

@@ -18,6 +18,16 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+FILE_MODE = 0o640
+"""Mode of the files VoiceMill writes (recordings, deliveries, reports, caches): they
+hold people's voices and personal data, so owner and group only, whatever the umask."""
+
+
+def move_into_place(tmp: Path, target: Path) -> None:
+    """Give a finished temporary file :data:`FILE_MODE` and rename it to ``target``."""
+    os.chmod(tmp, FILE_MODE)
+    os.replace(tmp, target)
+
 
 def temporary_sibling(target: Path) -> Path:
     """A hidden, unique name next to ``target``."""
@@ -72,7 +82,7 @@ def write_wav_atomic(path: str | os.PathLike[str], audio: np.ndarray, rate: int)
     tmp = temporary_sibling(target)
     try:
         sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, target)
+        move_into_place(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicemill.audio.atomic import temporary_sibling
+from voicemill.audio.atomic import move_into_place, temporary_sibling
 from voicemill.audio.errors import AudioError
 
 FRAME_HOP_S = 0.01
@@ -52,7 +52,7 @@ class FrameFeatures:
                     clip_fraction=self.clip_fraction.astype(np.float32),
                     energy_db=self.energy_db.astype(np.float32),
                 )
-            os.replace(tmp, target)
+            move_into_place(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -7,7 +7,6 @@ targets or rejection rules.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -16,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from voicemill.audio.atomic import temporary_sibling
+from voicemill.audio.atomic import move_into_place, temporary_sibling
 from voicemill.audio.frames import ENERGY_FLOOR_DB, FRAME_HOP_S
 
 
@@ -205,7 +204,7 @@ class WavSink:
     def commit(self) -> None:
         """Close and move the file to its final name (atomic rename)."""
         self.close()
-        os.replace(self._tmp, self.target)
+        move_into_place(self._tmp, self.target)
 
     def discard(self) -> None:
         """Remove the temp file if it was not committed (safe to call always)."""

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ import numpy as np
 import psycopg
 import soundfile as sf
 
-from voicemill.audio.atomic import temporary_sibling
+from voicemill.audio.atomic import move_into_place, temporary_sibling
 from voicemill.text.version import FRONTEND_VERSION
 
 __all__ = ["CACHE_KEY_VERSION", "CachedAudio", "SynthesisCache", "request_key"]
@@ -217,7 +216,7 @@ class SynthesisCache:
         tmp = temporary_sibling(path)
         try:
             sf.write(str(tmp), samples, rate, subtype="FLOAT", format="WAV")
-            os.replace(tmp, path)
+            move_into_place(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -20,7 +20,6 @@ import base64
 import io
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from voicemill.audio.atomic import temporary_sibling
+from voicemill.audio.atomic import move_into_place, temporary_sibling
 from voicemill.campaign.records import CampaignRecord, DeliveryRecord, DurationStats
 
 if TYPE_CHECKING:
@@ -299,7 +298,7 @@ def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
     tmp = temporary_sibling(target)
     try:
         write(tmp)
-        os.replace(tmp, target)
+        move_into_place(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -37,7 +37,12 @@ import fsspec
 from fsspec.core import split_protocol
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from voicemill.audio.atomic import locked_temporary, remove_stale_siblings, temporary_sibling
+from voicemill.audio.atomic import (
+    locked_temporary,
+    move_into_place,
+    remove_stale_siblings,
+    temporary_sibling,
+)
 from voicemill.errors import RejectedInput
 
 _PROBE_NAME = ".voicemill-write-check"
@@ -326,7 +331,7 @@ def _put_local(path: Path, data: bytes, digest: str) -> bool:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-                os.replace(tmp, path)
+                move_into_place(tmp, path)
             break
         except FileNotFoundError:
             # A sweeper took the file between its creation and its lock: write again.

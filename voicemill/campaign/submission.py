@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voicemill.audio.atomic import move_into_place
 from voicemill.campaign.audit import upsert_campaign
 from voicemill.campaign.errors import CampaignError
 from voicemill.campaign.recipients import RecipientLimits, check_recipients_file
@@ -116,7 +117,7 @@ def _copy_atomic(source: Path, target: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        move_into_place(Path(tmp), target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import fsspec
 import psycopg
 
+from voicemill.audio.atomic import move_into_place
 from voicemill.audio.decode import AudioLimits, probe
 from voicemill.audio.errors import AudioError
 from voicemill.data.layout import DatasetLayout
@@ -362,7 +363,7 @@ def _ingest_one(
         tmp.unlink()
     else:
         report.bytes_copied += size
-        tmp.replace(stored)
+        move_into_place(tmp, stored)
     recording_id = catalog.recording_id_for(dataset_id, sha)
 
     try:
