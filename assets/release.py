@@ -24,6 +24,7 @@ from voicemill.orchestration.resources import (
     MlflowResource,
     PostgresResource,
 )
+from voicemill.release.gate import GateConfig
 
 SCORES_ARTIFACT = "evaluation/scores.json"
 DEFAULT_USE_CASE = "ivr"
@@ -47,17 +48,8 @@ class EvaluationConfig(dg.Config):
     )
 
 
-class GateCheckConfig(dg.Config):
-    """Release thresholds (see voicemill.release.gate.GateConfig)."""
-
-    max_error: float = 0.3
-    min_similarity: float = 0.75
-    min_dnsmos: float = 2.5
-    error_margin: float = 0.03
-    similarity_margin: float = 0.03
-    confidence: float = 0.95
-    n_resamples: int = 10_000
-    seed: int = 0
+class GateCheckConfig(dg.Config, GateConfig):
+    """Release thresholds; see voicemill.release.gate.GateConfig."""
 
 
 @dg.asset(

@@ -4,7 +4,11 @@ A batch-level report, run after the per-row checks of
 :func:`voicemill.campaign.recipients.prepare_recipients` (which quarantine single
 rows): it states, in the same GX terms as the training manifest suite, that the
 rows going to synthesis have unique non-empty ids, the columns the templates read,
-and texts within the campaign's length limits. Built in code like
+and texts within the campaign's length limits. One expectation sees what no row filter
+can: texts that carry a spreadsheet or database placeholder (``NULL``, ``nan``,
+``#N/A``, ``undefined``) where a value should be. Each such cell is a well-formed
+string, so every row passes, yet the batch would say "Hello NULL" to real people; it
+is the signature of a broken CRM export, and the report names the rows. Built in code like
 :mod:`.manifest_suite` (GX 1.x, ephemeral context) and reusing its outcome type.
 
 The frame is :func:`voicemill.campaign.recipients.rendered_frame`: ``recipient_id``,
@@ -26,6 +30,12 @@ if TYPE_CHECKING:
 __all__ = ["RecipientsValidation", "build_recipients_suite", "validate_recipients"]
 
 BASE_COLUMNS = ("recipient_id", "template_id", "text", "text_chars")
+# Placeholders exports write for missing values ("None" is left out: it is an English
+# word that starts sentences).
+EXPORT_PLACEHOLDER_RE = (
+    r"(?<![A-Za-z0-9])(?:nan|NaN|NULL|null|undefined|N/A|#N/A|#VALUE!|#REF!|#NAME\?)"
+    r"(?![A-Za-z0-9])"
+)
 MAX_RECIPIENT_ID_CHARS = 256
 
 
@@ -61,6 +71,7 @@ def build_recipients_suite(
             column="recipient_id", min_value=1, max_value=MAX_RECIPIENT_ID_CHARS
         ),
         gxe.ExpectColumnValuesToNotBeNull(column="text"),
+        gxe.ExpectColumnValuesToNotMatchRegex(column="text", regex=EXPORT_PLACEHOLDER_RE),
         gxe.ExpectColumnValuesToBeBetween(
             column="text_chars", min_value=limits.min_chars, max_value=limits.max_chars
         ),

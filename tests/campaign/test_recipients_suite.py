@@ -97,6 +97,26 @@ def test_bad_batch_lists_failed_expectations(spec: CampaignSpec, good_frame: pd.
     assert by_column[("expect_column_values_to_be_between", "text_chars")].sample == [5000]
 
 
+def test_a_broken_export_passes_every_row_filter_but_not_the_suite(spec: CampaignSpec) -> None:
+    """NULL, nan and #N/A are well-formed cells, so no row is rejected; the batch
+    expectation is what stops "Hello NULL" from going out."""
+    recipients = pd.DataFrame(
+        {
+            "recipient_id": ["a", "b", "c", "d", "e"],
+            "first_name": ["Ann", "NULL", "nan", "Nancy", "#N/A"],
+            "city": ["Paris", "Rome", "Oslo", "Nantes", "Lima"],
+            "template_id": ["", "", "", "", ""],
+        }
+    )
+    prepared = prepare_recipients(spec, recipients)
+    assert not prepared.rejected  # the row filters let every one through
+    validation = validate_recipients(rendered_frame(prepared.accepted), spec.text_limits)
+    failed = {(o.expectation, o.column): o for o in validation.failed}
+    placeholder = failed[("expect_column_values_to_not_match_regex", "text")]
+    assert placeholder.unexpected_count == 3  # NULL, nan, #N/A; not "Nancy" or "Nantes"
+    assert not validation.success
+
+
 def test_empty_batch_fails_row_count() -> None:
     validation = validate_recipients(rendered_frame([]), TextLimits())
     assert ("expect_table_row_count_to_be_between", None) in _failed(validation)

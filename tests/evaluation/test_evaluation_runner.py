@@ -106,3 +106,41 @@ def test_without_held_out_references_the_run_refuses_to_start(scorers) -> None:
             dnsmos=dnsmos,
         )
     assert excinfo.value.reason == "empty_reference"
+
+
+@pytest.mark.parametrize("kind", ["silent", "empty"])
+def test_silent_or_empty_audio_fails_every_gate_the_demos_included(speak, scorers, kind) -> None:
+    """Scored for real: silence reads as WER 1.0, which the demo's lenient error ceiling
+    (1.05) once let through; the audibility check stops it under any thresholds."""
+    from pathlib import Path
+
+    import yaml
+
+    from voicemill.release.gate import GateConfig, evaluate_gate
+    from voicemill.release.regression import RegressionTolerance, compare_to_baseline
+
+    judge, encoder, dnsmos = scorers
+    references = [speak(text, "m3") for text in REFERENCES]
+    prompts = PROMPTS[:2]
+    presets = [InferencePreset(seed=1)] * len(prompts)
+    samples = 32_000 * 2 if kind == "silent" else 0
+
+    def mute(text: str, preset: InferencePreset, language: str) -> SynthesisResult:
+        return _result(np.zeros(samples, dtype=np.float32), 32_000)
+
+    def espeak_m3(text: str, preset: InferencePreset, language: str) -> SynthesisResult:
+        return _result(*speak(text, "m3"))
+
+    run = dict(judge=judge, encoder=encoder, dnsmos=dnsmos)
+    bad = evaluate_prompts(mute, prompts, presets, references, **run).scores
+    good = evaluate_prompts(espeak_m3, prompts, presets, references, **run).scores
+    demo_path = Path(__file__).resolve().parents[2] / "quality" / "demo_release.yaml"
+    demo = GateConfig(**yaml.safe_load(demo_path.read_text())["gate"], n_resamples=200)
+    for cfg in (demo, GateConfig(n_resamples=200)):
+        decision = evaluate_gate(bad, None, cfg)
+        assert not decision.passed
+        assert any(c.name.startswith("audible") for c in decision.failures())
+        assert not evaluate_gate(bad, good, cfg).passed  # against a champion too
+    assert evaluate_gate(good, None, demo).checks[0].passed  # real speech is audible
+    regression = compare_to_baseline(bad, good, RegressionTolerance())
+    assert "audible" in regression.regressed and not regression.passed

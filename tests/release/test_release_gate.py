@@ -22,6 +22,7 @@ def _scores(wer: list[float], sim: list[float], mos: float = 3.0, zh: int = 0):
             similarity=s,
             dnsmos_ovrl=mos,
             audio_duration_s=2.0,
+            level_dbfs=-20.0,
         )
         for i, (w, s) in enumerate(zip(wer, sim, strict=True))
     ]
@@ -33,6 +34,7 @@ def _scores(wer: list[float], sim: list[float], mos: float = 3.0, zh: int = 0):
             similarity=0.9,
             dnsmos_ovrl=mos,
             audio_duration_s=2.0,
+            level_dbfs=-20.0,
         )
         for i in range(zh)
     ]
@@ -47,7 +49,7 @@ BASE_SIM = list(np.clip(rng.normal(0.85, 0.02, 12), -1, 1))
 def test_first_version_passes_on_absolute_floors() -> None:
     decision = evaluate_gate(_scores(BASE_WER, BASE_SIM, zh=3), None, CFG)
     assert decision.passed and decision.mode == "absolute"
-    assert len(decision.checks) == 3
+    assert len(decision.checks) == 4  # audible, error, similarity, quality
     bad = evaluate_gate(_scores([0.6] * 12, BASE_SIM), None, CFG)
     assert not bad.passed
     assert [c.name for c in bad.failures()] == ["primary_error <= 0.3"]
@@ -58,7 +60,7 @@ def test_equal_challenger_is_non_inferior_and_passes() -> None:
     champion = _scores(BASE_WER, BASE_SIM, zh=2)
     challenger = _scores([w + 0.005 for w in BASE_WER], BASE_SIM, zh=2)
     decision = evaluate_gate(challenger, champion, CFG)
-    assert decision.passed and decision.mode == "ab" and len(decision.checks) == 5
+    assert decision.passed and decision.mode == "ab" and len(decision.checks) == 6
 
 
 def test_regressed_challenger_stays_out_even_above_the_floors() -> None:
@@ -87,3 +89,14 @@ def test_gate_config_validates_its_thresholds() -> None:
         GateConfig(min_similarity=2.0)
     with pytest.raises(ValueError):
         GateConfig(confidence=1.0)
+
+
+def test_one_silent_prompt_fails_the_gate_whatever_the_means() -> None:
+    scores = _scores(BASE_WER, BASE_SIM)
+    quiet = scores[0].model_copy(update={"level_dbfs": -90.0})
+    decision = evaluate_gate([quiet, *scores[1:]], None, CFG)
+    assert not decision.passed
+    (failure,) = decision.failures()
+    assert failure.name.startswith("audible") and "en-0" in failure.detail
+    unmeasured = scores[0].model_copy(update={"level_dbfs": None})
+    assert not evaluate_gate([unmeasured, *scores[1:]], None, CFG).passed

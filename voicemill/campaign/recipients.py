@@ -539,8 +539,10 @@ def _render_row(
         return exc.reason, exc.detail, row.get(TEMPLATE_ID_COLUMN)
     used = variables_of[template.id]
     variables = {k: v for k, v in row.items() if k in used}
-    try:
-        rendered = renderer.render(template.id, variables)
+    try:  # declared variables are checked whether this template reads them or not
+        rendered = renderer.render(
+            template.id, {k: v for k, v in row.items() if k in used or k in spec.variables}
+        )
     except CampaignError as exc:
         return exc.reason, exc.detail, template.id
     problem = _text_problem(rendered.text, spec)

@@ -84,6 +84,7 @@ class RenderProcess:
             {
                 "templates": {t.id: t.text for t in spec.templates},
                 "language": spec.language,
+                "variables": {n: v.model_dump(mode="json") for n, v in spec.variables.items()},
             }
         )
         self.limits = limits or RenderLimits()
@@ -234,10 +235,12 @@ def _serve(memory_mb: int) -> None:
 
     from voicemill.campaign.keys import spoken_form
     from voicemill.campaign.render import compile_template, render_text
+    from voicemill.campaign.variables import VariableSpec, check_markup, spoken_value
 
     out = sys.stdout.buffer
     setup = json.loads(sys.stdin.buffer.readline())
     language = setup["language"]
+    declared = {n: VariableSpec.model_validate(v) for n, v in setup["variables"].items()}
     templates = {tid: compile_template(text, tid) for tid, text in setup["templates"].items()}
     # Import and warm the normalizer now, under the start timeout: a first call would
     # spend the first row's wall clock on imports (and on a busy machine, run out of it).
@@ -248,7 +251,16 @@ def _serve(memory_mb: int) -> None:
         answer: dict[str, Any]
         try:
             request = json.loads(line)
-            text = render_text(templates[request["template"]], request["variables"])
+            values: dict[str, str] = request["variables"]
+            for name, value in values.items():
+                check_markup(name, value)
+            for name, declared_spec in declared.items():  # typed values, spoken
+                spoken = spoken_value(name, values.get(name), declared_spec, language)
+                if spoken is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = spoken
+            text = render_text(templates[request["template"]], values)
             answer = {"ok": True, "text": text}
             try:
                 answer["spoken"] = spoken_form(text, language)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from pydantic import (
 )
 
 from voicemill.campaign.errors import CampaignError
+from voicemill.campaign.variables import VariableSpec
 
 if TYPE_CHECKING:
     from voicemill.settings import Settings
@@ -66,6 +68,7 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 MAX_TEXT_CHARS = 10_000
 MAX_TEMPLATE_CHARS = 20_000
 TEMPLATE_ID_COLUMN = "template_id"
+_VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 class _Frozen(BaseModel):
@@ -159,6 +162,19 @@ class CampaignSpec(_Frozen):
         None, ge=0, description="Override of the voice preset's frozen seed; empty keeps it."
     )
     shard_size: int = Field(200, ge=1, le=10_000)
+    variables: dict[str, VariableSpec] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Declared recipient columns: type, required, bounds (see .variables).",
+    )
+
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, variables: dict[str, VariableSpec]) -> dict[str, VariableSpec]:
+        bad = [n for n in variables if not _VARIABLE_NAME_RE.match(n)]
+        if bad:
+            raise ValueError(f"variable names must be identifiers; not {', '.join(map(repr, bad))}")
+        return variables
 
     @field_validator("templates")
     @classmethod

@@ -39,6 +39,8 @@ from voicemill.evaluation.report import (
     EvaluationSummary,
     MetricSummary,
     UtteranceScores,
+    inaudible_prompts,
+    level_dbfs,
     real_time_factor,
     summarize,
 )
@@ -59,7 +61,9 @@ __all__ = [
     "MetricSummary",
     "SpeakerEncoder",
     "UtteranceScores",
+    "inaudible_prompts",
     "intelligibility",
+    "level_dbfs",
     "paired_bootstrap",
     "paired_bootstrap_values",
     "plot_loss_curve",

@@ -43,6 +43,9 @@ class UtteranceScores(BaseModel):
     dnsmos_ovrl: float | None = Field(None, ge=0, le=5)
     rtf: float | None = Field(None, ge=0)
     audio_duration_s: float = Field(ge=0)
+    level_dbfs: float | None = Field(
+        None, le=0, description="RMS level of the audio (digital silence: -120); None if empty"
+    )
     hypothesis: str | None = None  # what the ASR judge heard, for inspection
 
     @property
@@ -55,6 +58,33 @@ class UtteranceScores(BaseModel):
         if name not in METRICS:
             raise EvaluationError("unknown_metric", f"{name!r} is not one of {list(METRICS)}")
         return getattr(self, name)
+
+
+SILENCE_DBFS = -120.0
+
+
+def level_dbfs(audio: object) -> float | None:
+    """RMS level of ``audio`` in dBFS, floored at :data:`SILENCE_DBFS`; None when empty."""
+    import numpy as np
+
+    samples = np.asarray(audio, dtype=np.float64)
+    if samples.size == 0:
+        return None
+    rms = float(np.sqrt(np.mean(np.square(samples))))
+    return max(SILENCE_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_DBFS
+
+
+def inaudible_prompts(
+    scores: Sequence[UtteranceScores], min_level_dbfs: float, min_audio_s: float
+) -> list[str]:
+    """Prompts whose audio is empty, shorter than ``min_audio_s`` or quieter than
+    ``min_level_dbfs`` (or whose level was never measured): such audio says nothing,
+    whatever an error rate near 1.0 or a similarity of noise would let through."""
+    return [
+        s.prompt_id
+        for s in scores
+        if s.audio_duration_s < min_audio_s or s.level_dbfs is None or s.level_dbfs < min_level_dbfs
+    ]
 
 
 class MetricSummary(BaseModel):

@@ -20,7 +20,7 @@ import numpy as np
 from voicemill.evaluation.errors import EvaluationError
 from voicemill.evaluation.intelligibility import AsrJudge
 from voicemill.evaluation.quality import DnsmosScorer
-from voicemill.evaluation.report import UtteranceScores, real_time_factor
+from voicemill.evaluation.report import UtteranceScores, level_dbfs, real_time_factor
 from voicemill.evaluation.similarity import SpeakerEncoder, speaker_centroid
 from voicemill.synthesis.types import InferencePreset, SynthesisResult
 
@@ -120,6 +120,7 @@ def evaluate_prompts(
                 language=language,
                 rtf=real_time_factor(elapsed, duration) if duration > 0 else None,
                 audio_duration_s=duration,
+                level_dbfs=level_dbfs(audio),
                 **fields,
             )
         )

@@ -10,6 +10,11 @@ similarity not lower by more than ``similarity_margin``. Non-inferiority rather 
 "significantly better", so a retrain that is as good as the champion can ship, while a
 noisy small win never masks a real regression.
 
+Every prompt must also be audible (longer than ``min_audio_s``, louder than
+``min_level_dbfs``), in every mode and under any thresholds: empty or silent audio
+reads as an error rate of exactly 1.0 and a meaningless similarity, which lenient
+thresholds (the demo's) would otherwise let through.
+
 A metric a prompt could not be scored on (e.g. Mandarin prompts with an English-only
 ASR judge) is left out of that metric's comparison; a metric with no scored prompt at
 all fails its check, since nothing measured is nothing earned.
@@ -22,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicemill.evaluation import UtteranceScores, paired_bootstrap_values
+from voicemill.evaluation import UtteranceScores, inaudible_prompts, paired_bootstrap_values
 
 
 class GateConfig(BaseModel):
@@ -38,6 +43,10 @@ class GateConfig(BaseModel):
     confidence: float = Field(0.95, gt=0, lt=1)
     n_resamples: int = Field(10_000, ge=100)
     seed: int = Field(0, ge=0)
+    min_level_dbfs: float = Field(
+        -50.0, ge=-100, le=0, description="every prompt's RMS level at least this"
+    )
+    min_audio_s: float = Field(0.3, ge=0.05, description="every prompt's audio at least this")
 
 
 class GateCheck(BaseModel):
@@ -82,6 +91,24 @@ def _floor(
     return GateCheck(name=name, passed=passed, value=mean, threshold=threshold, detail=detail)
 
 
+def _audible(scores: Sequence[UtteranceScores], cfg: GateConfig) -> GateCheck:
+    silent = inaudible_prompts(scores, cfg.min_level_dbfs, cfg.min_audio_s)
+    name = f"audible (>= {cfg.min_audio_s:g} s, >= {cfg.min_level_dbfs:g} dBFS)"
+    if not scores:
+        detail = "no prompt scored"
+    elif silent:
+        detail = f"{len(silent)} of {len(scores)} prompts silent or empty: {', '.join(silent[:5])}"
+    else:
+        detail = f"all {len(scores)} prompts"
+    return GateCheck(
+        name=name,
+        passed=bool(scores) and not silent,
+        value=float(len(silent)),
+        threshold=0.0,
+        detail=detail,
+    )
+
+
 def _non_inferior(
     challenger: Sequence[UtteranceScores],
     champion: Sequence[UtteranceScores],
@@ -122,6 +149,7 @@ def evaluate_gate(
 ) -> GateDecision:
     """Absolute floors always; paired non-inferiority against ``champion`` when given."""
     checks = [
+        _audible(challenger, cfg),
         _floor(challenger, "primary_error", cfg.max_error, higher_is_better=False),
         _floor(challenger, "similarity", cfg.min_similarity, higher_is_better=True),
         _floor(challenger, "dnsmos_ovrl", cfg.min_dnsmos, higher_is_better=True),

@@ -4,7 +4,8 @@ Synthesis is seeded and runs in fp32, so a healthy champion reproduces its regis
 scores; drift means something under it changed (libraries, the judge, the benchmark's
 lexicon, hardware numerics). The comparison is per metric over the prompts scored both
 times: intelligibility error may not rise, and similarity and DNSMOS may not fall, by
-more than their tolerances.
+more than their tolerances; and every prompt must still be audible (a champion that
+now says nothing regresses, whatever its error rate was at release).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicemill.evaluation import UtteranceScores
+from voicemill.evaluation import UtteranceScores, inaudible_prompts
 
 # metric -> +1 when higher is worse (an error rate), -1 when higher is better
 _DIRECTION = {"primary_error": 1, "similarity": -1, "dnsmos_ovrl": -1}
@@ -25,6 +26,8 @@ class RegressionTolerance(BaseModel):
     primary_error: float = Field(0.02, description="allowed rise of mean WER/CER")
     similarity: float = Field(0.02, description="allowed fall of mean similarity")
     dnsmos_ovrl: float = Field(0.1, description="allowed fall of mean DNSMOS")
+    min_level_dbfs: float = Field(-50.0, description="every prompt's RMS level at least this")
+    min_audio_s: float = Field(0.3, description="every prompt's audio at least this long")
 
 
 class RegressionResult(BaseModel):
@@ -62,6 +65,8 @@ def compare_to_baseline(
         drift[metric] = scores[metric] - base[metric]
         if direction * drift[metric] > getattr(tolerance, metric):
             regressed.append(metric)
+    if not current or inaudible_prompts(current, tolerance.min_level_dbfs, tolerance.min_audio_s):
+        regressed.append("audible")
     return RegressionResult(
         scores=scores, baseline=base, drift=drift, regressed=regressed, prompts=len(shared)
     )
