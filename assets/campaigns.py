@@ -420,8 +420,9 @@ def campaign_durations_fit_texts(
             "duration_s": r.duration_s,
         }
         for r in published
-        if r.duration_s
-        and not _MIN_CHARS_PER_S <= len(r.text or "") / r.duration_s <= _MAX_CHARS_PER_S
+        # empty audio for a text is the least plausible duration of all
+        if not r.duration_s
+        or not _MIN_CHARS_PER_S <= len(r.text or "") / r.duration_s <= _MAX_CHARS_PER_S
     ]
     return dg.AssetCheckResult(
         passed=not odd,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,3 +145,69 @@ def test_silent_or_empty_audio_fails_every_gate_the_demos_included(speak, scorer
     assert evaluate_gate(good, None, demo).checks[0].passed  # real speech is audible
     regression = compare_to_baseline(bad, good, RegressionTolerance())
     assert "audible" in regression.regressed and not regression.passed
+
+
+BENCH = (
+    "Please call me back tomorrow morning.",
+    "The train leaves at seven every evening.",
+    "We will send the parcel to your new address.",
+    "Thank you for waiting, an agent will answer soon.",
+    "Your appointment has been moved to Friday.",
+    "The library opens early on weekdays.",
+    "Remember to bring your ticket and a pen.",
+    "It was raining when we reached the harbour.",
+)
+
+
+def test_a_genuinely_worse_challenger_is_stopped_by_the_default_gate(
+    speak, scorers, platform_home
+) -> None:
+    """Scored for real (ASR judge, speaker encoder, DNSMOS): the champion is the
+    speaker's clean voice; the challenger is the same voice through a noisy channel
+    (about 10 dB SNR: measured here it still clears the error and similarity floors,
+    WER 0.29 and similarity 0.75, so only the comparison can tell). The default gate, A/B
+    against the champion's scores, must stop it on the paired bootstrap, pass the
+    champion against itself, and the audit must keep the statistics that decided."""
+    from voicemill.db.catalog import connect
+    from voicemill.release.audit import alias_history
+    from voicemill.release.gate import GateConfig, evaluate_gate
+    from voicemill.release.registry import gate_verdict, record_gate_verdict
+
+    judge, encoder, dnsmos = scorers
+    references = [speak(text, "m3") for text in REFERENCES]
+    prompts = [Prompt(f"en-{i}", text, "en") for i, text in enumerate(BENCH)]
+    presets = [InferencePreset(seed=i) for i in range(len(prompts))]
+
+    def clean(text: str, preset: InferencePreset, language: str) -> SynthesisResult:
+        return _result(*speak(text, "m3"))
+
+    def noisy(text: str, preset: InferencePreset, language: str) -> SynthesisResult:
+        audio, rate = speak(text, "m3")
+        rng = np.random.default_rng(preset.seed)
+        noise = rng.standard_normal(audio.size).astype(np.float32) * 0.3 * float(np.std(audio))
+        return _result(np.clip(audio + noise, -1, 1).astype(np.float32), rate)
+
+    run = dict(judge=judge, encoder=encoder, dnsmos=dnsmos)
+    champion = evaluate_prompts(clean, prompts, presets, references, **run).scores
+    challenger = evaluate_prompts(noisy, prompts, presets, references, **run).scores
+    cfg = GateConfig()  # production defaults: floors, margins, 95 %, 10,000 resamples
+    decision = evaluate_gate(challenger, champion, cfg)
+    assert not decision.passed and decision.mode == "ab"
+    ab_failures = [c for c in decision.failures() if "vs champion" in c.name]
+    assert ab_failures, decision.summary()  # the comparison itself stops it
+    same = evaluate_gate(champion, champion, cfg)
+    assert all(c.passed for c in same.checks if "vs champion" in c.name), same.summary()
+
+    name = f"voice-gate-{uuid.uuid4().hex[:6]}"
+    with connect() as conn:
+        record_gate_verdict(
+            conn, name=name, version="2", passed=decision.passed, actor="test",
+            reason="; ".join(c.name for c in decision.failures()),
+            details=decision.model_dump(mode="json"),
+        )  # fmt: skip
+        assert gate_verdict(conn, name, "2") is False
+        (event,) = alias_history(conn, name)
+    stored = {c["name"]: c for c in event["details"]["checks"]}
+    for check in ab_failures:
+        assert stored[check.name]["value"] == pytest.approx(check.value)  # the CI bound
+        assert "at 95%" in stored[check.name]["detail"]
