@@ -90,6 +90,40 @@ def _rows(n: int, distinct: int | None = None) -> list[dict]:
     ]
 
 
+def _reminder_rows(prefix: str, n: int) -> list[dict]:
+    names = ["Ava", "Ben", "Cleo", "Dan", "Eve", "Finn"]
+    return [
+        {"recipient_id": f"{prefix}-{i:03d}", "template_id": "reminder",
+         "first_name": names[i % len(names)], "due_date": f"May {i % 28 + 1}"}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _start_worker(campaign_id: str, log: Path) -> subprocess.Popen:
+    """`voicemill campaign run` in its own process group (so a test can kill it all)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "voicemill.cli", "campaign", "run", campaign_id],
+        env={**os.environ},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _each_published_once(campaign_id: str, expected: int) -> list:
+    """Every delivery published, each with exactly one ``published`` event."""
+    from voicemill.campaign.audit import delivery_events
+    from voicemill.db.catalog import connect
+
+    final = _deliveries(campaign_id)
+    assert len(final) == expected and all(r.status == "published" for r in final)
+    with connect() as conn:
+        for row in final:
+            statuses = [e["status"] for e in delivery_events(conn, row.trace_id)]
+            assert statuses.count("published") == 1, (row.recipient_id, statuses)
+    return final
+
+
 def _submit(spec: Path, recipients: Path) -> str:
     import dagster as dg
 
@@ -219,26 +253,14 @@ def test_campaign_delivers_each_text_once_and_rerunning_changes_nothing(
 def test_a_killed_campaign_resumes_with_every_recipient_delivered_once(
     champion: str, tmp_path: Path
 ) -> None:
-    from voicemill.campaign.audit import delivery_events
-    from voicemill.db.catalog import connect
     from voicemill.settings import get_settings
 
     campaign_id = f"kill-{uuid.uuid4().hex[:8]}"
-    rows = [
-        {"recipient_id": f"k-{i:03d}", "template_id": "reminder",
-         "first_name": name, "due_date": f"May {i % 28 + 1}"}
-        for i, name in enumerate(["Ava", "Ben", "Cleo", "Dan", "Eve", "Finn"] * 6)
-    ]  # fmt: skip
+    rows = _reminder_rows("k", 36)
     spec, recipients = _write_campaign(tmp_path, campaign_id, champion, rows)
     _submit(spec, recipients)
     log = tmp_path / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "voicemill.cli", "campaign", "run", campaign_id],
-        env={**os.environ},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = _start_worker(campaign_id, log)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -257,14 +279,9 @@ def test_a_killed_campaign_resumes_with_every_recipient_delivered_once(
 
     resumed = _deliver(campaign_id)
     assert resumed.success, _failure(resumed)
-    final = _deliveries(campaign_id)
-    assert len(final) == len(rows) and all(r.status == "published" for r in final)
+    final = _each_published_once(campaign_id, len(rows))
     files = list((get_settings().home_dir / "deliveries" / campaign_id).iterdir())
     assert sorted(f.as_uri() for f in files) == sorted(r.storage_url for r in final)
-    with connect() as conn:
-        for row in final:
-            statuses = [e["status"] for e in delivery_events(conn, row.trace_id)]
-            assert statuses.count("published") == 1, (row.recipient_id, statuses)
     before = {r.trace_id: r.updated_at for r in partial}
     assert all(r.updated_at == before[r.trace_id] for r in final if r.trace_id in before)
 
@@ -274,25 +291,13 @@ def test_two_concurrent_runs_of_one_campaign_deliver_each_recipient_once(
 ) -> None:
     """A second launch while the first still runs (a re-submitted run key, an operator's
     manual run): shards are held one run at a time, so nothing is published twice."""
-    from voicemill.campaign.audit import delivery_events
-    from voicemill.db.catalog import connect
 
     campaign_id = f"twice-{uuid.uuid4().hex[:8]}"
-    rows = [
-        {"recipient_id": f"t-{i:03d}", "template_id": "reminder",
-         "first_name": name, "due_date": f"June {i + 1}"}
-        for i, name in enumerate(["Ava", "Ben", "Cleo", "Dan", "Eve", "Finn"] * 2)
-    ]  # fmt: skip
+    rows = _reminder_rows("t", 12)
     spec, recipients = _write_campaign(tmp_path, campaign_id, champion, rows)
     _submit(spec, recipients)
     log = tmp_path / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "voicemill.cli", "campaign", "run", campaign_id],
-        env={**os.environ},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = _start_worker(campaign_id, log)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and worker.poll() is None:
@@ -305,12 +310,7 @@ def test_two_concurrent_runs_of_one_campaign_deliver_each_recipient_once(
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
     assert second.success, _failure(second)
-    final = _deliveries(campaign_id)
-    assert len(final) == len(rows) and all(r.status == "published" for r in final)
-    with connect() as conn:
-        for row in final:
-            statuses = [e["status"] for e in delivery_events(conn, row.trace_id)]
-            assert statuses.count("published") == 1, (row.recipient_id, statuses)
+    _each_published_once(campaign_id, len(rows))
 
 
 def test_publishes_to_an_s3_protocol_store(champion: str, tmp_path: Path, s3_server) -> None:
@@ -508,13 +508,13 @@ def test_a_campaign_with_too_many_bad_rows_fails_its_rate_check_and_is_not_compl
 
 
 def test_a_voice_that_stops_at_once_fails_the_durations_check(tmp_path: Path) -> None:
-    """A genuinely bad voice (its preset lets the GPT emit a single token) delivers
+    """A genuinely bad voice (its preset lets the GPT emit four tokens) delivers
     files far too short for their texts: the durations check must say so."""
     from voicemill.release.tiny_voice import register_tiny_voice
     from voicemill.synthesis.types import InferencePreset
 
     profile = f"mute_{uuid.uuid4().hex[:6]}"
-    presets = {"ivr": InferencePreset(top_k=5, seed=3, max_new_tokens=1)}
+    presets = {"ivr": InferencePreset(top_k=5, seed=3, max_new_tokens=4)}  # ~0.16 s
     register_tiny_voice(tmp_path / "voice", profile, presets)
     campaign_id = f"short-{uuid.uuid4().hex[:8]}"
     spec, recipients = _write_campaign(tmp_path / "c", campaign_id, profile, _rows(3))
@@ -524,6 +524,23 @@ def test_a_voice_that_stops_at_once_fails_the_durations_check(tmp_path: Path) ->
     durations = checks["campaign_durations_fit_texts"]
     assert not durations.passed
     assert durations.metadata["implausible"].value == durations.metadata["checked"].value > 0
+
+
+def test_a_loudness_target_the_voice_cannot_reach_fails_compliance(
+    champion: str, tmp_path: Path
+) -> None:
+    """The random tiny voice is quiet and peaky: -16 LUFS under a -1 dBTP ceiling needs
+    more gain than the limiter may take, so its files come out off target for real."""
+    campaign_id = f"loud-{uuid.uuid4().hex[:8]}"
+    spec, recipients = _write_campaign(
+        tmp_path, campaign_id, champion, _rows(3), loudness_lufs=-16.0, true_peak_dbtp=-1.0
+    )
+    _submit(spec, recipients)
+    result = _deliver(campaign_id)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    loudness = checks["campaign_loudness_compliance"]
+    assert not loudness.passed
+    assert loudness.metadata["out_of_spec"].value == loudness.metadata["checked"].value == 3
 
 
 def test_failure_rate_check_fails_past_the_campaign_threshold(
