@@ -144,3 +144,14 @@ def test_a_renderer_killed_mid_row_is_restarted_for_the_next_row() -> None:
         assert time.monotonic() - started < 10
         assert renderer.render("bad", {"first_name": "Cleo"}).text == "Cleo said hi."
         assert renderer.restarts == 1
+
+
+def test_a_renderer_that_cannot_start_stops_the_campaign_not_each_row() -> None:
+    """Too little memory to even import: no row is to blame, so nothing is rejected;
+    the whole preparation fails with the reason (and the campaign with it)."""
+    frame = pd.DataFrame({"recipient_id": ["r-1", "r-2"], "first_name": ["Ann", "Bob"]})
+    started = time.monotonic()
+    with pytest.raises(CampaignError) as info:
+        prepare_recipients(_spec("{{ first_name }}"), frame, RenderLimits(memory_mb=24))
+    assert info.value.reason == "render_unavailable"
+    assert time.monotonic() - started < 60

@@ -544,6 +544,8 @@ def _render_row(
             template.id, {k: v for k, v in row.items() if k in used or k in spec.variables}
         )
     except CampaignError as exc:
+        if exc.reason == "render_unavailable":  # not this row's fault: stop the campaign
+            raise
         return exc.reason, exc.detail, template.id
     problem = _text_problem(rendered.text, spec)
     if problem is not None:

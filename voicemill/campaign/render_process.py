@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["RenderLimits", "RenderProcess", "RenderedText"]
 
 _START_TIMEOUT_S = 60.0  # a cold child imports jinja2, pydantic and the normalizers
+_FRESH_START_AFTER = frozenset({"render_memory", "template_too_complex"})
 _WALL_FACTOR = 10.0  # wall clock per row, in row budgets, whatever the CPU use
 
 
@@ -275,6 +276,8 @@ def _serve(memory_mb: int) -> None:
                 }
         except CampaignError as exc:
             answer = {"ok": False, "reason": exc.reason, "detail": exc.detail}
+            if exc.reason in _FRESH_START_AFTER:  # the heap or stack may be left ragged
+                answer["restart"] = True
         except MemoryError:
             answer = {
                 "ok": False,
