@@ -59,6 +59,9 @@ def recordings_inbox_sensor(
     run_requests: list[dg.RunRequest] = []
     for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
         dataset_id = folder.name
+        if folder.is_symlink():  # it would lead the run's reads out of the inbox
+            context.log.warning(f"ignoring inbox folder {folder.name!r}: a symbolic link")
+            continue
         if not DATASET_ID_PATTERN.match(dataset_id):
             context.log.warning(
                 f"ignoring inbox folder {folder.name!r}: not a valid dataset id "
@@ -147,7 +150,8 @@ def campaign_inbox_sensor(
             context.log.info(f"submitted campaign {record.campaign_id} from {folder}")
         except CampaignError as exc:
             context.log.warning(f"inbox folder {folder.name!r} refused: {exc.reason}: {exc.detail}")
-        except Exception as exc:
+        except Exception as exc:  # an outage, not the drop: try it again next tick
+            seen.pop(folder.name, None)
             context.log.error(
                 f"inbox folder {folder.name!r} could not be submitted: "
                 f"{type(exc).__name__}: {str(exc)[:500]}"

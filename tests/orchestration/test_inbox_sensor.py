@@ -63,3 +63,13 @@ def test_files_still_being_written_wait_for_a_later_tick(tmp_path: Path) -> None
     sf.write(fresh, np.zeros(1600, dtype=np.float32), 16000)
     result = _tick(inbox, dg.DagsterInstance.ephemeral())
     assert isinstance(result, dg.SkipReason)
+
+
+def test_a_linked_dataset_folder_is_not_followed(tmp_path: Path) -> None:
+    """A link in the inbox would make the run read wherever it points."""
+    inbox = tmp_path / "inbox"
+    _write_settled(tmp_path / "elsewhere" / "private.wav")
+    _write_settled(inbox / "alice" / "take1.wav")
+    inbox.joinpath("mallory").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    result = _tick(inbox, dg.DagsterInstance.ephemeral())
+    assert [r.partition_key for r in result.run_requests] == ["alice"]
