@@ -155,3 +155,27 @@ def test_a_renderer_that_cannot_start_stops_the_campaign_not_each_row() -> None:
         prepare_recipients(_spec("{{ first_name }}"), frame, RenderLimits(memory_mb=24))
     assert info.value.reason == "render_unavailable"
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_row_with_a_huge_number_is_spoken_digit_by_digit_in_bounded_time(
+    language: str,
+) -> None:
+    """A 9,000-digit "amount" once took the English normalizer minutes (cubic
+    backtracking) and overflowed the Mandarin one's stack; it is read digit by digit."""
+    spec = CampaignSpec.model_validate(
+        {
+            "campaign_id": "digits",
+            "voice_profile": "ann",
+            "language": language,
+            "text_limits": {"max_chars": 10_000},
+            "templates": [{"id": "main", "text": "{{ amount }}"}],
+        }
+    )
+    frame = pd.DataFrame({"recipient_id": ["r-1"], "amount": ["9" * 9000]})
+    started = time.monotonic()
+    prepared = prepare_recipients(spec, frame, LIMITS)
+    assert time.monotonic() - started < 30
+    (row,) = prepared.accepted
+    digit = "nine" if language == "en" else "九"
+    assert row.spoken_text.count(digit) == 9000

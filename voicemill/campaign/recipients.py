@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicemill.campaign.errors import CampaignError
-from voicemill.campaign.keys import text_sha256
+from voicemill.campaign.keys import spoken_form, text_sha256
 from voicemill.campaign.render import compile_templates, template_variables
 from voicemill.campaign.render_process import RenderLimits, RenderProcess
 from voicemill.campaign.spec import TEMPLATE_ID_COLUMN, CampaignSpec
@@ -550,12 +550,20 @@ def _render_row(
     problem = _text_problem(rendered.text, spec)
     if problem is not None:
         return (*problem, template.id)
+    try:  # the normalizer on whatever a row holds (a 400-digit number...): the row's problem
+        spoken = spoken_form(rendered.text, spec.language)
+    except Exception as exc:
+        return (
+            "text_unspeakable",
+            f"the text cannot be normalized for speech: {type(exc).__name__}: {str(exc)[:200]}",
+            template.id,
+        )
     return RenderedRow(
         row_number=row_number,
         recipient_id=row[RECIPIENT_ID_COLUMN],
         template_id=template.id,
         text=rendered.text,
-        spoken_text=rendered.spoken,
+        spoken_text=spoken,
         variables=variables,
     )
 

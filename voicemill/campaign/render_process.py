@@ -13,9 +13,8 @@ backstop: a busy machine does not fail rows, a stuck child still ends). A row th
 times out or kills the child is rejected with ``render_timeout``, ``render_crashed``
 or ``render_memory``; the child is restarted and the next row goes on.
 
-The child also computes each text's spoken form (:func:`.keys.spoken_form`), the
-normalizer's input that huge numbers and odd inputs can break: a failure there is the
-row's ``text_unspeakable``, not the campaign's.
+The child also checks the spec's typed variables (:mod:`.variables`: a declared
+``pattern`` is a regular expression from an inbox drop) and speaks their values.
 
 The protocol is one JSON object per line. The first line to a new child carries the
 spec's templates; then one request per row, one answer per row. Nothing is pickled.
@@ -67,10 +66,9 @@ class RenderLimits:
 
 @dataclass(frozen=True)
 class RenderedText:
-    """A row's rendered text (whitespace-collapsed) and its spoken form."""
+    """A row's rendered text (NFC, whitespace-collapsed)."""
 
     text: str
-    spoken: str
 
 
 class RenderProcess:
@@ -115,7 +113,7 @@ class RenderProcess:
         request = json.dumps({"template": template_id, "variables": dict(variables)})
         answer = self._ask(request.encode("utf-8", "surrogatepass") + b"\n")
         if answer.get("ok"):
-            return RenderedText(text=answer["text"], spoken=answer["spoken"])
+            return RenderedText(text=answer["text"])
         raise CampaignError(str(answer["reason"]), str(answer["detail"]))
 
     # -- the child ---------------------------------------------------------------------
@@ -234,7 +232,6 @@ def _serve(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     sys.setrecursionlimit(2000)
 
-    from voicemill.campaign.keys import spoken_form
     from voicemill.campaign.render import compile_template, render_text
     from voicemill.campaign.variables import VariableSpec, check_markup, spoken_value
 
@@ -243,9 +240,11 @@ def _serve(memory_mb: int) -> None:
     language = setup["language"]
     declared = {n: VariableSpec.model_validate(v) for n, v in setup["variables"].items()}
     templates = {tid: compile_template(text, tid) for tid, text in setup["templates"].items()}
-    # Import and warm the normalizer now, under the start timeout: a first call would
-    # spend the first row's wall clock on imports (and on a busy machine, run out of it).
-    spoken_form("Warm up: 1, 2.5, $3.", language)
+    # Warm what the first typed row would import (num2words), under the start timeout.
+    for kind in ("integer", "date"):
+        spoken_value(
+            "warm_up", "2026-01-02" if kind == "date" else "12", VariableSpec(type=kind), language
+        )
     out.write(b'{"ready": true}\n')
     out.flush()
     for line in sys.stdin.buffer:
@@ -261,19 +260,7 @@ def _serve(memory_mb: int) -> None:
                     values.pop(name, None)
                 else:
                     values[name] = spoken
-            text = render_text(templates[request["template"]], values)
-            answer = {"ok": True, "text": text}
-            try:
-                answer["spoken"] = spoken_form(text, language)
-            except (MemoryError, RecursionError):
-                raise
-            except Exception as exc:
-                answer = {
-                    "ok": False,
-                    "reason": "text_unspeakable",
-                    "detail": f"the text cannot be normalized for speech: "
-                    f"{type(exc).__name__}: {str(exc)[:200]}",
-                }
+            answer = {"ok": True, "text": render_text(templates[request["template"]], values)}
         except CampaignError as exc:
             answer = {"ok": False, "reason": exc.reason, "detail": exc.detail}
             if exc.reason in _FRESH_START_AFTER:  # the heap or stack may be left ragged

@@ -357,8 +357,10 @@ def _four_digits(group: int) -> str:
 def _zh_number(num: str) -> str:
     num = num.replace(",", "")
     whole, _, frac = num.partition(".")
-    if len(whole) > 1 and whole.startswith("0"):
-        spoken = "".join(_ZH_DIGITS[int(d)] for d in whole)  # 007, phone numbers
+    # 007 and phone numbers digit by digit; so too past 16 digits, as chinese_numeral
+    # would, without int() of a huge string (quadratic, and refused past 4,300 digits).
+    if (len(whole) > 1 and whole.startswith("0")) or len(whole) > 16:
+        spoken = "".join(_ZH_DIGITS[int(d)] for d in whole)
     else:
         spoken = chinese_numeral(int(whole))
     if frac:

@@ -54,6 +54,7 @@ def normalize_en(text: str, lexicon: Lexicon | None = None) -> str:
 
 def our_readings(text: str) -> str:
     """The readings where we deliberately differ from upstream, applied first."""
+    text = split_long_digit_runs(text)
     text = read_phone_numbers(text)
     text = read_clock_periods(text)
     return read_dr(text)
@@ -74,6 +75,19 @@ _PHONE_RE = re.compile(
     r"|(?!\d00-\d*00\b)[2-9]\d{2}-\d{4}"
     r")(?![\w]|[.,-]\d)"
 )
+
+
+_LONG_DIGITS_RE = re.compile(r"[0-9]{34,}")
+
+
+def split_long_digit_runs(text: str) -> str:
+    """Digits past inflect's range (34 and more in a row) as single digits.
+
+    Upstream reads them one by one as well (its number speller gives up there), but
+    only after its currency patterns (``[0-9.,]*[0-9]+£``) backtrack over the run in
+    cubic time: 2,000 digits took 20 s, so one row of a campaign could stall a run.
+    Split first, the words are the same and the cost linear."""
+    return _LONG_DIGITS_RE.sub(lambda m: " ".join(m[0]), text)
 
 
 def read_phone_numbers(text: str) -> str:
@@ -184,6 +198,7 @@ def inflect_engine() -> Any:
 
 
 _DIGITS_SPOKEN = ("zero", *_DIGIT_NAMES[1:])
+_INFLECT_MAX_DIGITS = 33  # number_to_words stops below 10**33 (decillions)
 
 
 def spell_number(value: int | str, **options: Any) -> str:
@@ -191,10 +206,13 @@ def spell_number(value: int | str, **options: Any) -> str:
     upstream's normalizer crashes, the digits one by one so the text is still read."""
     import inflect
 
+    digits = re.findall(r"[0-9]", str(value))
+    if len(digits) > _INFLECT_MAX_DIGITS:  # decided up front: inflect's own refusal of a
+        return " ".join(_DIGITS_SPOKEN[int(d)] for d in digits)  # long number is cubic
     try:
         return inflect_engine().number_to_words(value, **options)
     except inflect.NumOutOfRangeError:
-        return " ".join(_DIGITS_SPOKEN[int(d)] for d in re.findall(r"[0-9]", str(value)))
+        return " ".join(_DIGITS_SPOKEN[int(d)] for d in digits)
 
 
 def upstream_normalize(text: str, lexicon: Lexicon | None = None) -> str:
