@@ -359,11 +359,9 @@ def _decoded_bytes(array: Any) -> int:
 
     if pa.types.is_dictionary(array.type):
         values = array.dictionary
-        if (
-            pa.types.is_string(values.type)
-            or pa.types.is_large_string(values.type)
-            or (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type))
-        ):
+        kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                 pa.types.is_large_binary)  # fmt: skip
+        if any(is_kind(values.type) for is_kind in kinds):
             total = pc.sum(pc.take(pc.binary_length(values), array.indices)).as_py()
             return int(total or 0) + array.indices.nbytes
     return int(array.nbytes)

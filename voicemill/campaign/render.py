@@ -26,8 +26,8 @@ On top of Jinja's defaults this environment:
 
 The sandbox is the boundary against code execution and data access. It cannot
 bound every allocation or CPU second (nested loops that print nothing, ``replace``
-chains, ``~`` doubling): campaigns therefore render in a child process under memory
-and wall-clock limits (:mod:`.render_process`). Templates are also checked before
+chains, ``~`` doubling): campaigns therefore render in a child process under a
+memory limit and a per-row CPU budget (:mod:`.render_process`). Templates are also checked before
 parsing: Jinja's parser recurses once per nested bracket or block, so a few hundred
 ``(`` would raise ``RecursionError``; nesting deeper than
 :data:`MAX_TEMPLATE_NESTING` is refused as ``template_too_complex``.
