@@ -19,6 +19,7 @@ import dagster as dg
 from pydantic import Field
 
 from voicemill.assets.metadata import md_table
+from voicemill.orchestration.executors import shard_op_tags
 from voicemill.orchestration.partitions import campaigns_partitions
 from voicemill.orchestration.resources import CampaignResource, MlflowResource, PostgresResource
 
@@ -227,7 +228,11 @@ def plan_campaign_shards(context: dg.OpExecutionContext, postgres: PostgresResou
         yield dg.DynamicOutput(shard, mapping_key=f"shard_{shard}")
 
 
-@dg.op(retry_policy=SHARD_RETRY, description="Synthesize, post-process and publish one shard.")
+@dg.op(
+    retry_policy=SHARD_RETRY,
+    tags=shard_op_tags(),  # its own Celery queue under VOICEMILL_EXECUTOR=celery
+    description="Synthesize, post-process and publish one shard.",
+)
 def deliver_campaign_shard(
     context: dg.OpExecutionContext,
     shard: int,

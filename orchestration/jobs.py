@@ -8,6 +8,7 @@ the run monitor (dagster.yaml: run_monitoring) stop a campaign run that outlives
 
 import dagster as dg
 
+from voicemill.orchestration.executors import campaign_executor
 from voicemill.orchestration.partitions import campaigns_partitions, datasets_partitions
 from voicemill.settings import get_settings
 
@@ -41,8 +42,11 @@ deliver_campaign_job = dg.define_asset_job(
     description="Recipients → audio (sharded) → report for one campaign partition.",
     selection=dg.AssetSelection.groups("campaigns"),
     partitions_def=campaigns_partitions,
+    # VOICEMILL_EXECUTOR: shards on this machine or on Celery workers (executors.py).
+    executor_def=campaign_executor(),
     # Deliveries are time-bound, so they queue ahead of training; dagster.yaml caps the
     # campaign lane at two concurrent runs, so training and other campaigns still run.
+    # A run's class (urgent, normal, bulk) overrides the priority and lane tags.
     tags={
         "dagster/priority": "1",
         "voicemill/lane": "campaign",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from voicemill.orchestration.executors import campaign_run_tags
 from voicemill.orchestration.jobs import deliver_campaign_job, prepare_dataset_job
 from voicemill.orchestration.partitions import campaigns_partitions, datasets_partitions
 from voicemill.orchestration.resources import CampaignResource, DatasetStorage, PostgresResource
@@ -105,7 +106,10 @@ def campaign_run_request(record) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"{record.campaign_id}:{record.spec_sha256[:12]}:{record.recipients_sha256[:12]}",
         partition_key=record.campaign_id,
-        tags={"voicemill/trigger": "campaign_sensor"},
+        tags={
+            "voicemill/trigger": "campaign_sensor",
+            **campaign_run_tags(record.spec.get("priority", "normal")),
+        },
     )
 
 

@@ -350,17 +350,52 @@ def submit_campaign_files(
     return record
 
 
-def deliver_campaign(campaign_id: str, dagster_instance: dg.DagsterInstance | None = None) -> bool:
-    """Materialize one campaign partition in this process; True when every step passed."""
+def deliver_campaign_job_definition() -> dg.JobDefinition:
+    """deliver_campaign, reconstructable by module and name (the Celery workers import
+    the run's job from this pointer)."""
     from voicemill.orchestration.definitions import defs
 
-    result = defs.resolve_job_def("deliver_campaign").execute_in_process(
-        partition_key=campaign_id,
-        instance=dagster_instance or instance(),
-        raise_on_error=False,
-        tags={"voicemill/trigger": "cli"},
-    )
-    for event in result.all_events:
+    return defs.resolve_job_def("deliver_campaign")
+
+
+def deliver_campaign(
+    campaign_id: str,
+    dagster_instance: dg.DagsterInstance | None = None,
+    priority: str | None = None,
+) -> bool:
+    """Materialize one campaign partition from this process; True when every step passed.
+
+    With the default executor the steps run in this process; with
+    ``VOICEMILL_EXECUTOR=celery`` this process coordinates and the steps run on the
+    Celery workers. ``priority`` overrides the spec's class (urgent, normal, bulk).
+    """
+    from voicemill.campaign.audit import get_campaign
+    from voicemill.campaign.errors import CampaignError
+    from voicemill.db.catalog import connect
+    from voicemill.orchestration.executors import campaign_run_tags
+
+    dagster_instance = dagster_instance or instance()
+    try:
+        with connect() as conn:
+            spec_priority = get_campaign(conn, campaign_id).spec.get("priority", "normal")
+    except CampaignError as exc:
+        click.echo(f"{exc.reason}: {exc.detail}")
+        return False
+    tags = {"voicemill/trigger": "cli", **campaign_run_tags(priority or spec_priority)}
+    if get_settings().executor == "multiprocess":
+        result = deliver_campaign_job_definition().execute_in_process(
+            partition_key=campaign_id, instance=dagster_instance, raise_on_error=False, tags=tags
+        )
+        events, success = result.all_events, result.success
+    else:
+        with dg.execute_job(
+            dg.reconstructable(deliver_campaign_job_definition),
+            instance=dagster_instance,
+            tags={**tags, "dagster/partition": campaign_id},
+            raise_on_error=False,
+        ) as result:
+            events, success = result.all_events, result.success
+    for event in events:
         if event.is_step_failure:
             click.echo(f"  step {event.step_key} failed: {event.event_specific_data.error.message}")
-    return result.success
+    return success

@@ -20,11 +20,17 @@ if ((${#missing[@]})); then
 fi
 
 PYTHON=${PYTHON:-python3.11}
+# The container images install without the test tools: VOICEMILL_EXTRAS=ja.
+EXTRAS=${VOICEMILL_EXTRAS:-dev}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 stamp=.venv/.voicemill-installed
-want=$(cat pyproject.toml constraints.txt scripts/setup.sh tests/parity/peer-requirements.txt | sha256sum | cut -d' ' -f1)
-# Plain `dagster dev`/`dagster` commands read .env from their working directory.
-write_dotenv() { [ -f .env ] || .venv/bin/voicemill dotenv; }
+want=$( (cat pyproject.toml constraints.txt scripts/setup.sh tests/parity/peer-requirements.txt; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)
+# Plain `dagster dev`/`dagster` commands read .env from their working directory. An image
+# build has no database to ask (VOICEMILL_SKIP_DOTENV=1): its settings come from the
+# container's environment.
+write_dotenv() {
+  [ "${VOICEMILL_SKIP_DOTENV:-0}" = 1 ] || [ -f .env ] || .venv/bin/voicemill dotenv
+}
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   write_dotenv
   exit 0
@@ -32,7 +38,7 @@ fi
 echo "==> creating .venv and installing pinned dependencies (first run downloads ~5 GB)"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[$EXTRAS]"
 # resemblyzer (speaker similarity) declares webrtcvad, which breaks at import; its
 # module comes from webrtcvad-wheels (a dependency above), so skip its requirements.
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt resemblyzer

@@ -23,10 +23,23 @@ from voicemill.commands.profiles import profiles
 from voicemill.commands.requests import requests
 from voicemill.commands.serve import serve
 from voicemill.commands.synth import synth
+from voicemill.commands.worker import worker
 from voicemill.settings import PROJECT_ROOT, get_settings
 
 
-@click.group()
+class _Main(click.Group):
+    """Settings that cannot work end the command with one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from voicemill.errors import ConfigurationError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """VoiceMill: data and training platform for GPT-SoVITS voice cloning."""
 
@@ -34,15 +47,18 @@ def main() -> None:
 # -- platform -----------------------------------------------------------------
 
 
-def _run_dagster(args: list[str]) -> int:
-    """Run the dagster CLI with the platform's instance (database, storage) configured."""
+def _run_dagster(args: list[str], program: str = "dagster") -> int:
+    """Run a Dagster CLI (``dagster``, ``dagster-webserver``, ``dagster-daemon``) with the
+    platform's instance (database, storage) configured."""
     from voicemill.platform import bootstrap
 
     env = bootstrap()
-    dagster = str(Path(sys.executable).with_name("dagster"))
+    executable = str(Path(sys.executable).with_name(program))
     # Not from the project root: Dagster would load its .env (written for plain dagster
     # commands) over this process's settings, e.g. another VOICEMILL_HOME.
-    return subprocess.call([dagster, *args], env={**os.environ, **env}, cwd=env["VOICEMILL_HOME"])
+    return subprocess.call(
+        [executable, *args], env={**os.environ, **env}, cwd=env["VOICEMILL_HOME"]
+    )
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -188,6 +204,28 @@ def dagster(args: tuple[str, ...]) -> None:
     raise SystemExit(_run_dagster(list(args)))
 
 
+_WORKSPACE = ["-w", str(PROJECT_ROOT / "workspace.yaml")]
+_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+@main.command("dagster-webserver", context_settings=_PASSTHROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dagster_webserver(args: tuple[str, ...]) -> None:
+    """``dagster-webserver`` on the platform's instance and code location (the UI alone,
+    for deployments that run the daemon apart; ``voicemill dev`` runs both).
+
+    e.g. ``voicemill dagster-webserver -h 0.0.0.0 -p 3000`` behind an authenticating proxy.
+    """
+    raise SystemExit(_run_dagster([*_WORKSPACE, *args], "dagster-webserver"))
+
+
+@main.command("dagster-daemon", context_settings=_PASSTHROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dagster_daemon(args: tuple[str, ...]) -> None:
+    """``dagster-daemon run`` (schedules, sensors, the run queue) on the platform's instance."""
+    raise SystemExit(_run_dagster(["run", *_WORKSPACE, *args], "dagster-daemon"))
+
+
 @main.group()
 def db() -> None:
     """The platform's PostgreSQL (embedded unless VOICEMILL_DATABASE_URL is set)."""
@@ -226,9 +264,14 @@ def mlflow() -> None:
 
 
 @mlflow.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=5000, show_default=True, type=int)
-def mlflow_ui(port: int) -> None:
-    """Serve the MLflow UI on 127.0.0.1 (voicemill dev starts it too)."""
+def mlflow_ui(host: str, port: int) -> None:
+    """Serve the MLflow UI and tracking server (voicemill dev starts it too).
+
+    It has no authentication: beyond loopback (``--host 0.0.0.0`` in a container), put
+    it behind an authenticating proxy or a private network.
+    """
     from voicemill.platform import bootstrap
     from voicemill.tracking import server as mlflow_server
     from voicemill.tracking import store
@@ -239,8 +282,8 @@ def mlflow_ui(port: int) -> None:
     uri = store.tracking_uri()
     if not store.is_database_uri(uri):
         raise click.ClickException(f"the tracking store is a server already: {uri}")
-    proc = mlflow_server.start_server(port=port)
-    click.echo(f"MLflow UI on http://127.0.0.1:{port}")
+    proc = mlflow_server.start_server(host=host, port=port)
+    click.echo(f"MLflow UI on http://{host}:{port}")
     try:
         rc = proc.wait()
     except KeyboardInterrupt:
@@ -416,7 +459,8 @@ main.add_command(campaign)
 main.add_command(profiles)
 main.add_command(keys)
 main.add_command(requests)
+main.add_command(serve)
+main.add_command(worker)
 
 if __name__ == "__main__":
     main()
-main.add_command(serve)

@@ -17,3 +17,7 @@ class RejectedInput(Exception):
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         # Keep (reason, detail) through pickling: errors cross process boundaries.
         return (type(self), (self.reason, self.detail))
+
+
+class ConfigurationError(RuntimeError):
+    """The platform's settings cannot work as given (a required setting is missing)."""

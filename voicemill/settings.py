@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL of an external server; unset starts the embedded one.",
+    )
+    embedded_database: bool = Field(
+        default=True,
+        description="Start the embedded PostgreSQL when database_url is unset; false (the "
+        "container images) makes database_url required.",
     )
     mlflow_tracking_uri: str | None = Field(
         default=None,
@@ -58,6 +64,12 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1, description="CPU inference worker processes.")
     api_threads: int = Field(
         default=0, ge=0, description="Threads per CPU worker (0: the cores split between them)."
+    )
+    campaign_device: str = Field(
+        default="cpu",
+        pattern=r"^(cpu|auto|cuda(:[0-9]{1,2})?)$",
+        description="Where campaign shards synthesize: cpu, cuda[:N], or auto (the GPU when "
+        "there is one, as on a GPU Celery worker).",
     )
     campaign_threads: int = Field(
         default=0,
@@ -130,6 +142,23 @@ class Settings(BaseSettings):
     )
     api_cache_max_mb: int = Field(
         default=2048, ge=0, description="Bound of the shared synthesis cache (0: no cache)."
+    )
+
+    # Scale-out (deploy/, README "Deploying"): campaign shards on Dagster's Celery executor.
+    executor: Literal["multiprocess", "celery"] = Field(
+        default="multiprocess",
+        description="deliver_campaign's executor: multiprocess on this machine, or celery "
+        "(shards run on `voicemill worker` processes through the broker).",
+    )
+    celery_broker_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672//",
+        description="Celery broker: RabbitMQ (amqp://) or Redis (redis://).",
+    )
+    celery_backend_url: str = Field(default="rpc://", description="Celery result backend.")
+    celery_queue_prefix: str = Field(
+        default="voicemill",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Celery queues: <prefix> (bookkeeping steps) and <prefix>.shards.",
     )
 
     @property

@@ -14,7 +14,10 @@ import pytest
 
 BENCHMARK = Path(__file__).with_name("data") / "mini_benchmark.yaml"
 SPEAKER = "demo_en_m3"
-LENIENT = {"max_error": 5.0, "min_similarity": -1.0, "min_dnsmos": 0.0, "n_resamples": 200}
+# The tiny voice trained here may speak only noise, which the speaker encoder rightly
+# refuses to embed (no voiced frames: it depends on the machine's float rounding), so
+# similarity is reported, not gated.
+LENIENT = {"max_error": 5.0, "min_similarity": None, "min_dnsmos": 0.0, "n_resamples": 200}
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +138,7 @@ def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
     version = client.get_model_version(name, "1")
     run = client.get_run(version.run_id)
     assert run.data.tags["voicemill.dataset"] == dataset_id
-    assert "sovits/val_loss" in run.data.metrics and "eval/similarity_mean" in run.data.metrics
+    assert "sovits/val_loss" in run.data.metrics and "eval/primary_error_mean" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(version.run_id)}
     assert {"config", "plots", "evaluation", "voice", "checkpoints.json"} <= artifacts
     # every saved checkpoint (1 SoVITS + 2 GPT epochs) scored on the held-out texts (the
@@ -151,7 +154,13 @@ def test_first_voice_becomes_champion_and_a_failing_challenger_does_not(
     with connect() as conn:
         profile = get_profile(conn, dataset_id)
     assert profile.model_name == name and profile.evaluated_model_version == "1"
-    assert "similarity_mean" in profile.quality_scores
+    # Similarity is measured where the voice's output has voiced frames, and otherwise
+    # every prompt says why it was not (LENIENT does not gate on it).
+    unscored = evaluation.metadata["skipped"].value.get("similarity", [])
+    if "eval/similarity_mean" in run.data.metrics:
+        assert "similarity_mean" in profile.quality_scores
+    else:
+        assert unscored and all(r.endswith("audio_too_short") for r in unscored), unscored
 
     impossible = {**LENIENT, "min_dnsmos": 5.0}
     ops = _voice_ops(seed=1, gate=impossible)
@@ -243,7 +252,9 @@ def test_nightly_schedule_rescores_champions_and_records_drift(
     assert steady.success
     (check,) = steady.get_asset_check_evaluations()
     assert check.passed
-    strict = nightly(similarity=-1.0)  # a "drift" of 0 now exceeds the tolerance
+    # A "drift" of 0 now exceeds the tolerance (the judge scores every prompt; similarity
+    # may have nothing voiced to score).
+    strict = nightly(primary_error=-1.0)
     (check,) = strict.get_asset_check_evaluations()
     assert not check.passed
     with connect() as conn:

@@ -11,7 +11,7 @@ from voicemill.release.gate import GateConfig, evaluate_gate
 CFG = GateConfig(max_error=0.3, min_similarity=0.75, min_dnsmos=2.5, n_resamples=2000)
 
 
-def _scores(wer: list[float], sim: list[float], mos: float = 3.0, zh: int = 0):
+def _scores(wer: list[float], sim: list[float | None], mos: float = 3.0, zh: int = 0):
     rows = [
         UtteranceScores(
             prompt_id=f"en-{i}",
@@ -82,6 +82,19 @@ def test_unscored_metrics_fail_rather_than_pass_blind() -> None:
     decision = evaluate_gate(only_zh, None, CFG)
     (error_check,) = [c for c in decision.checks if c.name.startswith("primary_error")]
     assert not decision.passed and error_check.detail == "no prompt scored"
+
+
+def test_similarity_can_be_reported_without_gating_on_it() -> None:
+    ungated = CFG.model_copy(update={"min_similarity": None})
+    champion = _scores(BASE_WER, BASE_SIM)
+    unscored = _scores(BASE_WER, [None] * len(BASE_SIM))  # no voiced frames anywhere
+    assert not evaluate_gate(unscored, None, CFG).passed  # the default gate refuses it
+    decision = evaluate_gate(unscored, None, ungated)
+    assert decision.passed and all("similarity" not in c.name for c in decision.checks)
+    less_similar = _scores(BASE_WER, [s - 0.06 for s in BASE_SIM])
+    assert evaluate_gate(less_similar, champion, ungated).passed
+    worse = _scores([w + 0.08 for w in BASE_WER], BASE_SIM)  # error still gated
+    assert not evaluate_gate(worse, champion, ungated).passed
 
 
 def test_gate_config_validates_its_thresholds() -> None:

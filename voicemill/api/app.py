@@ -26,6 +26,7 @@ from voicemill.api.errors import ApiError, from_rejected
 from voicemill.api.metrics import Metrics
 from voicemill.api.middleware import RequestMiddleware
 from voicemill.api.routes import health, jobs, speech, synthesize
+from voicemill.api.routes import keys as key_routes
 from voicemill.api.routes import voices as voice_routes
 from voicemill.api.schemas import ErrorBody
 from voicemill.api.state import ServiceState
@@ -256,6 +257,7 @@ def create_app(
         synthesize.router,
         voice_routes.router,
         jobs.router,
+        key_routes.router,
         health.router,
     ):
         app.include_router(router)

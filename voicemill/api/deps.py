@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -48,20 +49,23 @@ def _authenticate(
     return key
 
 
-def synthesize_key(
-    request: Request,
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> ApiKey:
-    return _authenticate(request, state, credentials, "synthesize")
+def _key_with(scope: str) -> Callable[..., ApiKey]:
+    """A dependency: the caller's key, which must hold ``scope``."""
+
+    def dependency(
+        request: Request,
+        state: State,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> ApiKey:
+        return _authenticate(request, state, credentials, scope)
+
+    dependency.__name__ = f"{scope}_key"
+    return dependency
 
 
-def jobs_key(
-    request: Request,
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> ApiKey:
-    return _authenticate(request, state, credentials, "jobs")
+synthesize_key = _key_with("synthesize")
+jobs_key = _key_with("jobs")
+admin_key = _key_with("admin")
 
 
 def admit(state: ServiceState, key: ApiKey, profile_id: str, chars: int) -> None:

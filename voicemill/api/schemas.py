@@ -162,6 +162,41 @@ class VoiceList(BaseModel):
     voices: list[VoiceInfo]
 
 
+# ----------------------------------------------------------------------------- keys
+
+
+class KeyCreate(_Request):
+    """A new API key: its name, scopes, voices (none: every voice) and per-minute limits."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    scopes: list[Literal["synthesize", "jobs", "admin"]] = Field(min_length=1, max_length=3)
+    voices: list[str] | None = Field(default=None, max_length=256)
+    rpm: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    chars_per_min: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class KeyInfo(BaseModel):
+    """A key as listed: identity, grants, limits and use; never its secret or hash."""
+
+    key_id: str
+    name: str
+    scopes: list[str]
+    voices: list[str] | None
+    rpm: int | None
+    chars_per_min: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="The key itself: shown once, stored only as its hash.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyInfo]
+
+
 # ----------------------------------------------------------------------------- jobs
 
 

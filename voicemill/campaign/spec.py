@@ -162,6 +162,11 @@ class CampaignSpec(_Frozen):
         None, ge=0, description="Override of the voice preset's frozen seed; empty keeps it."
     )
     shard_size: int = Field(200, ge=1, le=10_000)
+    priority: Literal["urgent", "normal", "bulk"] = Field(
+        "normal",
+        description="urgent (re-renders, time-critical jobs) runs ahead of normal, bulk "
+        "(large campaigns) behind it, in Dagster's run queue and on the Celery queues.",
+    )
     variables: dict[str, VariableSpec] = Field(
         default_factory=dict,
         max_length=100,

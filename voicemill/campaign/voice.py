@@ -82,12 +82,15 @@ def load_voice(release: ReleasedVoice) -> tuple[SynthesisEngine, Voice]:
 
     key = (release.name, release.version, str(release.s1))
     if key not in _LOADED:
-        threads = get_settings().campaign_threads
-        if threads:  # a machine shared with the serving workers: stay in our cores
-            import torch
+        import torch
 
-            torch.set_num_threads(threads)
+        settings = get_settings()
+        if settings.campaign_threads:  # a machine shared with the serving workers
+            torch.set_num_threads(settings.campaign_threads)
+        device = settings.campaign_device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         while len(_LOADED) >= 2:
             _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = load_engine(release)
+        _LOADED[key] = load_engine(release, device=device)
     return _LOADED[key]

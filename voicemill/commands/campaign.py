@@ -52,11 +52,20 @@ def submit(spec: Path, recipients: Path, run_now: bool) -> None:
 
 @campaign.command("run")
 @click.argument("campaign_id")
-def run(campaign_id: str) -> None:
-    """Materialize CAMPAIGN_ID's partition in this process (resumes an unfinished one)."""
+@click.option(
+    "--priority",
+    type=click.Choice(["urgent", "normal", "bulk"]),
+    default=None,
+    help="Override the spec's class, e.g. urgent for a re-render of failed deliveries.",
+)
+def run(campaign_id: str, priority: str | None) -> None:
+    """Materialize CAMPAIGN_ID's partition from this process (resumes an unfinished one).
+
+    Steps run here, or on `voicemill worker` processes under VOICEMILL_EXECUTOR=celery.
+    """
     from voicemill.orchestration.workflows import deliver_campaign
 
-    ok = deliver_campaign(campaign_id)
+    ok = deliver_campaign(campaign_id, priority=priority)
     _print_status(campaign_id)
     if not ok:
         raise SystemExit(1)

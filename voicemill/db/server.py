@@ -54,6 +54,13 @@ def app_url(settings: Settings | None = None) -> URL:
     settings = settings or get_settings()
     if settings.database_url:
         return make_url(settings.database_url)
+    if not settings.embedded_database:
+        from voicemill.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "VOICEMILL_DATABASE_URL is required: the embedded PostgreSQL is off "
+            "(VOICEMILL_EMBEDDED_DATABASE=false, as in the container images)"
+        )
     return _embedded_server_url(settings.pgdata_dir)
 
 

@@ -36,7 +36,14 @@ class GateConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_error: float = Field(0.3, ge=0, description="mean WER (en) / CER (zh) ceiling")
-    min_similarity: float = Field(0.75, ge=-1, le=1)
+    min_similarity: float | None = Field(
+        0.75,
+        ge=-1,
+        le=1,
+        description="speaker-similarity floor; None reports similarity without gating on it "
+        "(for voices the speaker encoder cannot score yet, e.g. a barely trained tiny test "
+        "voice whose output has no voiced frames; never for a production voice)",
+    )
     min_dnsmos: float = Field(2.5, ge=0, le=5)
     error_margin: float = Field(0.03, ge=0, description="how much worse than champion is OK")
     similarity_margin: float = Field(0.03, ge=0)
@@ -148,17 +155,22 @@ def evaluate_gate(
     cfg: GateConfig,
 ) -> GateDecision:
     """Absolute floors always; paired non-inferiority against ``champion`` when given."""
+    gate_similarity = cfg.min_similarity is not None
     checks = [
         _audible(challenger, cfg),
         _floor(challenger, "primary_error", cfg.max_error, higher_is_better=False),
-        _floor(challenger, "similarity", cfg.min_similarity, higher_is_better=True),
         _floor(challenger, "dnsmos_ovrl", cfg.min_dnsmos, higher_is_better=True),
     ]
+    if gate_similarity:
+        checks.insert(2, _floor(challenger, "similarity", cfg.min_similarity, True))
     if champion is not None:
-        checks += [
-            _non_inferior(challenger, champion, "primary_error", cfg.error_margin, False, cfg),
-            _non_inferior(challenger, champion, "similarity", cfg.similarity_margin, True, cfg),
-        ]
+        checks.append(
+            _non_inferior(challenger, champion, "primary_error", cfg.error_margin, False, cfg)
+        )
+        if gate_similarity:
+            checks.append(
+                _non_inferior(challenger, champion, "similarity", cfg.similarity_margin, True, cfg)
+            )
     return GateDecision(
         passed=all(c.passed for c in checks),
         mode="absolute" if champion is None else "ab",
