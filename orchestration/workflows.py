@@ -378,8 +378,7 @@ def deliver_campaign(
     try:
         with connect() as conn:
             spec_priority = get_campaign(conn, campaign_id).spec.get("priority", "normal")
-    except CampaignError as exc:
-        click.echo(f"{exc.reason}: {exc.detail}")
+    except CampaignError:  # unknown campaign: the caller's status line says so
         return False
     tags = {"voicemill/trigger": "cli", **campaign_run_tags(priority or spec_priority)}
     if get_settings().executor == "multiprocess":

@@ -72,6 +72,9 @@ def test_json_spec_matches_yaml_and_fingerprint_is_canonical(tmp_path: Path) -> 
     assert len(from_yaml.fingerprint) == 64
     changed = from_yaml.model_copy(update={"seed": 7})
     assert changed.fingerprint != from_yaml.fingerprint
+    # The priority says when, not what: specs stored before the field keep their identity.
+    urgent = from_yaml.model_copy(update={"priority": "urgent"})
+    assert urgent.fingerprint == from_yaml.fingerprint
 
 
 def test_spec_is_frozen() -> None:

@@ -234,9 +234,14 @@ class CampaignSpec(_Frozen):
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the spec's canonical JSON (sorted keys, defaults filled in)."""
+        """sha256 of the spec's canonical JSON (sorted keys, defaults filled in). The
+        ``priority`` is left out: it says when the campaign runs, not what it says, and
+        specs stored before the field existed keep their fingerprint."""
         canonical = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            self.model_dump(mode="json", exclude={"priority"}),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

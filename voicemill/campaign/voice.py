@@ -12,6 +12,7 @@ checkpoints and reference the gate measured.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,25 +73,32 @@ def choose_voice(
 
 
 _LOADED: dict[tuple[str, str, str], tuple[SynthesisEngine, Voice]] = {}
+_LOADING = threading.Lock()  # `voicemill worker --concurrency N` runs steps on threads
 
 
 def load_voice(release: ReleasedVoice) -> tuple[SynthesisEngine, Voice]:
     """The engine and prepared voice of a verified release: once per process, so the
     shards of a campaign that run in one process share them (two kept at most)."""
+    key = (release.name, release.version, str(release.s1))
+    with _LOADING:
+        if key not in _LOADED:
+            while len(_LOADED) >= 2:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[key] = _load(release)
+        return _LOADED[key]
+
+
+def _load(release: ReleasedVoice) -> tuple[SynthesisEngine, Voice]:
+    """Load on the configured device and threads (``VOICEMILL_CAMPAIGN_DEVICE``/``_THREADS``)."""
+    import torch
+
     from voicemill.release.voice_files import load_engine
     from voicemill.settings import get_settings
 
-    key = (release.name, release.version, str(release.s1))
-    if key not in _LOADED:
-        import torch
-
-        settings = get_settings()
-        if settings.campaign_threads:  # a machine shared with the serving workers
-            torch.set_num_threads(settings.campaign_threads)
-        device = settings.campaign_device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        while len(_LOADED) >= 2:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = load_engine(release, device=device)
-    return _LOADED[key]
+    settings = get_settings()
+    if settings.campaign_threads:  # a machine shared with the serving workers
+        torch.set_num_threads(settings.campaign_threads)
+    device = settings.campaign_device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return load_engine(release, device=device)

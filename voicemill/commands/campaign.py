@@ -56,7 +56,9 @@ def submit(spec: Path, recipients: Path, run_now: bool) -> None:
     "--priority",
     type=click.Choice(["urgent", "normal", "bulk"]),
     default=None,
-    help="Override the spec's class, e.g. urgent for a re-render of failed deliveries.",
+    help="Override the spec's class for this run: its Celery priority under "
+    "VOICEMILL_EXECUTOR=celery (e.g. urgent for a re-render of failed deliveries); runs "
+    "started here do not wait in Dagster's run queue.",
 )
 def run(campaign_id: str, priority: str | None) -> None:
     """Materialize CAMPAIGN_ID's partition from this process (resumes an unfinished one).

@@ -27,7 +27,8 @@ import click
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Steps at a time (threads sharing the loaded voices).",
+    help="Steps at a time (threads sharing the loaded voices). Above 1, the steps' captured "
+    "output mixes in the compute logs of a local instance; scale with more workers instead.",
 )
 @click.option("--name", default=None, help="Worker name (default: voicemill-<pid>@<host>).")
 @click.option(

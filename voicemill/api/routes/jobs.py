@@ -82,6 +82,21 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
 
 
+def _allowed_priority(spec_path: Path, key: ApiKey) -> None:
+    """``priority: urgent`` takes the reserved run slot and the top Celery priority: only
+    keys that also hold the ``admin`` scope may ask for it."""
+    from voicemill.campaign.spec import load_campaign_spec
+
+    try:
+        spec = load_campaign_spec(spec_path)
+    except RejectedInput as exc:
+        raise ApiError(exc.reason, exc.detail) from exc
+    if spec.priority == "urgent" and not key.allows_scope("admin"):
+        raise ApiError(
+            "scope_not_allowed", f"key {key.name!r} may not submit urgent jobs (needs 'admin')"
+        )
+
+
 def _submit(spec_path: Path, recipients_path: Path) -> str:
     from voicemill.orchestration.workflows import submit_campaign_files
 
@@ -157,6 +172,7 @@ async def submit_job(
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         spec_path, recipients_path = await _files_from_request(request, Path(tmp))
+        await run_in_threadpool(_allowed_priority, spec_path, key)
         campaign_id = await run_in_threadpool(_submit, spec_path, recipients_path)
     return await run_in_threadpool(_info, state, campaign_id)
 
