@@ -13,12 +13,12 @@ scheduling is ours; what this module adds is the configuration both sides must s
   shard queue is.
 * Priorities by class of campaign (the spec's ``priority``, :func:`campaign_run_tags`).
   ``urgent`` (a re-render, an API job marked urgent), ``normal`` and ``bulk`` (large
-  campaigns) runs get the
-  Dagster run-queue priority (``dagster/priority``) and a Celery run priority
-  (``dagster-celery/run_priority``, added to each task's priority on RabbitMQ's priority
-  queues), so a waiting urgent shard is taken before a queued bulk one; dagster.yaml's
-  tag concurrency limits give urgent campaigns their own run slot and bulk ones at most
-  one, so neither starves the other or the training runs (which never use Celery).
+  campaigns) runs get the Dagster run-queue priority (``dagster/priority``) and a Celery
+  run priority (``dagster-celery/run_priority``, added to each task's priority on
+  RabbitMQ's priority queues; kombu's Redis transport orders them the other way), so a
+  waiting urgent shard is taken before a queued bulk one; dagster.yaml's tag concurrency
+  limits give urgent campaigns their own run slot and bulk ones at most one, so neither
+  starves the other or the training runs (which never use Celery).
 
 Delivery is at least once per task and exactly once per recipient: tasks are acknowledged
 late, so a worker killed mid-shard leaves its task to another worker (RabbitMQ requeues
