@@ -358,6 +358,25 @@ def deliver_campaign_job_definition() -> dg.JobDefinition:
     return defs.resolve_job_def("deliver_campaign")
 
 
+def run_campaign_partition(
+    campaign_id: str, dagster_instance: dg.DagsterInstance, tags: dict[str, str]
+) -> tuple[bool, list[dg.DagsterEvent]]:
+    """One run of the partition, by ``VOICEMILL_EXECUTOR``: in this process, or
+    coordinated here with the steps on the Celery workers. (success, the run's events)."""
+    if get_settings().executor == "multiprocess":
+        result = deliver_campaign_job_definition().execute_in_process(
+            partition_key=campaign_id, instance=dagster_instance, raise_on_error=False, tags=tags
+        )
+        return result.success, result.all_events
+    with dg.execute_job(
+        dg.reconstructable(deliver_campaign_job_definition),
+        instance=dagster_instance,
+        tags={**tags, "dagster/partition": campaign_id},
+        raise_on_error=False,
+    ) as result:
+        return result.success, result.all_events
+
+
 def deliver_campaign(
     campaign_id: str,
     dagster_instance: dg.DagsterInstance | None = None,
@@ -381,19 +400,7 @@ def deliver_campaign(
     except CampaignError:  # unknown campaign: the caller's status line says so
         return False
     tags = {"voicemill/trigger": "cli", **campaign_run_tags(priority or spec_priority)}
-    if get_settings().executor == "multiprocess":
-        result = deliver_campaign_job_definition().execute_in_process(
-            partition_key=campaign_id, instance=dagster_instance, raise_on_error=False, tags=tags
-        )
-        events, success = result.all_events, result.success
-    else:
-        with dg.execute_job(
-            dg.reconstructable(deliver_campaign_job_definition),
-            instance=dagster_instance,
-            tags={**tags, "dagster/partition": campaign_id},
-            raise_on_error=False,
-        ) as result:
-            events, success = result.all_events, result.success
+    success, events = run_campaign_partition(campaign_id, dagster_instance, tags)
     for event in events:
         if event.is_step_failure:
             click.echo(f"  step {event.step_key} failed: {event.event_specific_data.error.message}")
